@@ -1,0 +1,15 @@
+//! `relay-proto`: Tern's sans-IO core.
+//!
+//! This crate holds everything that decides what a TURN/STUN server does, and nothing that
+//! touches the outside world: no sockets, no threads, no clock reads. Time comes in as `now`
+//! (and `unix_now` for REST expiry) and randomness as a seed, so every behaviour is testable
+//! and reproducible. The `tern-relay` binary is a thin mio shell around it.
+//!
+//! - [`stun`]: the RFC 8489 codec (borrowed reader, writer into caller buffers, credentials).
+//! - [`channel_data`]: ChannelData framing and RFC 7983 demultiplexing.
+//! - [`turn_rest`]: TURN REST credentials, shared with the sidecar.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod channel_data;
+pub mod stun;
+pub mod turn_rest;
