@@ -13,3 +13,6 @@
 pub mod channel_data;
 pub mod stun;
 pub mod turn_rest;
+
+#[doc(hidden)]
+pub mod fuzzing;

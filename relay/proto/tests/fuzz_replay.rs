@@ -1,0 +1,27 @@
+//! Replays the committed cargo-fuzz corpora (`fuzz/corpus/<target>/`) through the same entry
+//! points the fuzz targets call, so every input the fuzzer kept is re-checked on stable Rust.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+fn replay(target: &str, f: fn(&[u8])) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        f(&data);
+        n += 1;
+    }
+    assert!(n > 0, "corpus {target} is empty");
+}
+
+#[test]
+fn stun_message_corpus_replays() {
+    replay("stun_message", relay_proto::fuzzing::stun_message);
+}
+
+#[test]
+fn channel_data_corpus_replays() {
+    replay("channel_data", relay_proto::fuzzing::channel_data);
+}
