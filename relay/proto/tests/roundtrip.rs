@@ -11,7 +11,10 @@ fn class() -> impl Strategy<Value = Class> {
 
 fn attribute() -> impl Strategy<Value = (u16, Vec<u8>)> {
     // Any type except the three that must come last.
-    (any::<u16>().prop_filter("integrity/fingerprint", |t| ![0x0008, 0x001C, 0x8028].contains(t)), prop::collection::vec(any::<u8>(), 0..64))
+    (
+        any::<u16>().prop_filter("integrity/fingerprint", |t| ![0x0008, 0x001C, 0x8028].contains(t)),
+        prop::collection::vec(any::<u8>(), 0..64),
+    )
 }
 
 proptest! {
