@@ -106,6 +106,8 @@ pub struct ServerConfig {
     pub no_udp_relay: bool,
     /// `stun-only`: TURN requests are refused.
     pub stun_only: bool,
+    /// `rfc5766-channel-numbers`: also bind channels 0x5000–0x7FFF, as RFC 5766 clients ask.
+    pub rfc5766_channel_numbers: bool,
 }
 
 impl ServerConfig {
@@ -129,6 +131,7 @@ impl ServerConfig {
             max_channels: 1024,
             no_udp_relay: false,
             stun_only: false,
+            rfc5766_channel_numbers: false,
         }
     }
 }
@@ -878,7 +881,9 @@ impl Server {
         });
     }
 
+    #[track_caller]
     fn error(&mut self, tuple: FiveTuple, msg: &Message<'_>, code: ErrorCode, auth: Option<&AuthOk>) {
+        tracing::debug!(target: "relay", %tuple, method = %msg.method(), code = code.0, at = %std::panic::Location::caller(), "error response");
         self.reply(tuple, msg, Class::Error, auth, |w| {
             w.add_error_code(code, if auth.is_some() { code.reason() } else { "" });
         });
@@ -1142,13 +1147,20 @@ impl Server {
         self.push_event(Event::AllocationCreated { id, tuple, relays: local_relays, username: auth.username });
     }
 
-    /// Picks a relay IP of `family`: round-robin over `relay-ip`, or the address the client
-    /// reached when none is configured.
+    /// Picks a relay IP of `family`: the address the client reached if it is one, else
+    /// round-robin over the relay addresses; with none configured, the address the client reached.
     fn pick_relay_ip(&mut self, tuple: FiveTuple, family: u8) -> Option<RelayIp> {
         let want_v4 = family == FAMILY_IPV4;
         if self.cfg.relay_ips.is_empty() {
             let ip = tuple.server.ip();
             return (ip.is_ipv4() == want_v4).then_some(RelayIp { local: ip, public: ip });
+        }
+        // The address the client reached, when it is a relay address, keeps the relayed
+        // traffic on the interface the client already uses (coturn does the same).
+        if let Some(r) =
+            self.cfg.relay_ips.iter().find(|r| r.local == tuple.server.ip() && r.local.is_ipv4() == want_v4)
+        {
+            return Some(*r);
         }
         let n = self.cfg.relay_ips.len();
         for k in 0..n {
@@ -1300,7 +1312,10 @@ impl Server {
         let (Ok(Some(number)), Ok(Some(peer))) = (msg.channel_number(), msg.xor_peer_address()) else {
             return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
         };
-        if !channel_data::is_valid_channel(number) {
+        let bindable = channel_data::is_valid_channel(number)
+            || (self.cfg.rfc5766_channel_numbers && channel_data::is_wire_channel(number));
+        if !bindable {
+            tracing::debug!(target: "relay", %tuple, channel = number, "ChannelBind outside 0x4000-0x4FFF (see rfc5766-channel-numbers)");
             return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
         }
         if let Err(reason) = self.policy.check(peer) {

@@ -725,6 +725,17 @@ fn channel_numbers_outside_0x4000_to_0x4fff_get_400() {
 }
 
 #[test]
+fn rfc5766_channel_numbers_are_bindable_only_when_enabled() {
+    let mut h = Harness::with(|cfg| cfg.rfc5766_channel_numbers = true);
+    let mut c = h.client(1);
+    c.allocate(&mut h, |_| {});
+    let peer: SocketAddr = "8.8.8.8:1".parse().unwrap();
+    assert_eq!(c.bind(&mut h, 0x79D9, peer), Class::Success);
+    assert!(h.channel_data(c.tuple, 0x79D9, b"x").is_some());
+    assert_eq!(c.bind(&mut h, 0x8000, "8.8.8.8:2".parse().unwrap()), Class::Error);
+}
+
+#[test]
 fn a_number_bound_to_another_peer_and_a_peer_bound_to_another_number_get_400() {
     let mut h = Harness::new();
     let mut c = h.client(1);
