@@ -81,6 +81,13 @@ impl Builder {
 
     /// Applies one option. Unknown names warn (coturn's "Bad configuration format").
     pub(crate) fn apply(&mut self, e: Entry) {
+        if e.name.is_empty() {
+            self.warn(
+                e.origin,
+                "this line has no option name before the `=` and is ignored: add the name, or remove the line",
+            );
+            return;
+        }
         let Some(spec) = options::find(&e.name) else {
             let hint = match options::suggest(&e.name) {
                 Some(s) => format!("did you mean `{s}`?"),

@@ -178,6 +178,8 @@ pub(crate) fn run(args: &[OsString], cwd: &Path, check_files: bool) -> Result<Ou
     if cl.check_config {
         errors.append(&mut warnings);
     }
+    sort(&mut errors);
+    sort(&mut warnings);
     if !errors.is_empty() {
         return Err(ConfigError { errors, warnings });
     }
@@ -216,6 +218,8 @@ pub(crate) fn file_only(path: &Path, cwd: &Path, check_files: bool) -> Result<Lo
     all_errors.append(&mut errors);
     let mut all_warnings = lexed.warnings;
     all_warnings.append(&mut warnings);
+    sort(&mut all_errors);
+    sort(&mut all_warnings);
     if !all_errors.is_empty() {
         return Err(ConfigError { errors: all_errors, warnings: all_warnings });
     }
@@ -226,6 +230,11 @@ pub(crate) fn file_only(path: &Path, cwd: &Path, check_files: bool) -> Result<Lo
         config_file: Some(found.clone()),
         source: Source::File { path: found, cwd: cwd.to_path_buf() },
     })
+}
+
+/// File lines in order, then the command line, then the whole; stable within each.
+fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| d.origin.sort_key());
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {
