@@ -191,6 +191,7 @@ impl Builder {
                 }
             }
             "fingerprint" => c.fingerprint = boolean(n, v)?,
+            "rfc5766-channel-numbers" => c.rfc5766_channel_numbers = boolean(n, v)?,
             "lt-cred-mech" => self.lt_cred_mech = Some((boolean(n, v)?, origin.clone())),
             "no-auth" => self.no_auth = Some((boolean(n, v)?, origin.clone())),
             "use-auth-secret" => self.use_auth_secret = Some((boolean(n, v)?, origin.clone())),

@@ -175,6 +175,8 @@ pub struct Config {
     // ---- protocol ----
     /// `fingerprint`.
     pub fingerprint: bool,
+    /// `rfc5766-channel-numbers`: also bind channels 0x5000–0x7FFF (RFC 5766 clients).
+    pub rfc5766_channel_numbers: bool,
     /// `alternate-server` (repeatable).
     pub alternate_servers: Vec<SocketAddr>,
     /// `software-attribute` (off by default; `no-software-attribute` keeps it off).
@@ -266,6 +268,7 @@ impl Default for Config {
             permission_lifetime: 300,
             max_allocate_timeout: 60,
             fingerprint: false,
+            rfc5766_channel_numbers: false,
             alternate_servers: Vec::new(),
             software_attribute: false,
             cert: None,
@@ -327,6 +330,7 @@ impl std::fmt::Debug for Config {
             permission_lifetime,
             max_allocate_timeout,
             fingerprint,
+            rfc5766_channel_numbers,
             alternate_servers,
             software_attribute,
             cert,
@@ -381,6 +385,7 @@ impl std::fmt::Debug for Config {
             .field("permission_lifetime", permission_lifetime)
             .field("max_allocate_timeout", max_allocate_timeout)
             .field("fingerprint", fingerprint)
+            .field("rfc5766_channel_numbers", rfc5766_channel_numbers)
             .field("alternate_servers", alternate_servers)
             .field("software_attribute", software_attribute)
             .field("cert", cert)

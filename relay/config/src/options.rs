@@ -382,7 +382,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     flag("rfc5780", None, NOT_YET, "RFC 5780 NAT behaviour discovery."),
     flag("stun-backward-compatibility", None, NOT_YET, "Also send MAPPED-ADDRESS in Binding responses."),
     flag("rfc3489-compatibility", None, NOT_YET, "Answer RFC 3489 Binding requests (no magic cookie)."),
-    flag("rfc5766-channel-numbers", None, NOT_YET, "Accept channel numbers 0x5000-0x7FFF."),
+    flag("rfc5766-channel-numbers", None, SUPPORTED, "Accept channel numbers 0x5000-0x7FFF."),
     flag("respond-http-unsupported", None, NOT_YET, "Answer HTTP on the TURN TCP ports with 400."),
     flag("include-reason-string", None, NOT_YET, "Detailed reason phrases in error responses."),
     // ---- B: accepted by coturn 4.17.1 but not in its example file ----

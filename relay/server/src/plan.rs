@@ -75,6 +75,7 @@ impl Plan {
         sc.alternate_servers = cfg.alternate_servers.clone();
         sc.policy = self.policy_config(cfg);
         sc.no_udp_relay = cfg.no_udp_relay;
+        sc.rfc5766_channel_numbers = cfg.rfc5766_channel_numbers;
         sc
     }
 
