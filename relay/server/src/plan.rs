@@ -76,6 +76,9 @@ impl Plan {
         sc.policy = self.policy_config(cfg);
         sc.no_udp_relay = cfg.no_udp_relay;
         sc.rfc5766_channel_numbers = cfg.rfc5766_channel_numbers;
+        sc.max_bps = cfg.max_bps;
+        // Each worker polices its share of the server-wide capacity.
+        sc.bps_capacity = cfg.bps_capacity.div_ceil(self.workers as u64);
         sc
     }
 
