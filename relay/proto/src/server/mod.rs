@@ -108,6 +108,8 @@ pub struct ServerConfig {
     pub no_udp_relay: bool,
     /// `stun-only`: TURN requests are refused.
     pub stun_only: bool,
+    /// `no-stun`: Binding requests are ignored.
+    pub no_stun: bool,
     /// `rfc5766-channel-numbers`: also bind channels 0x5000–0x7FFF, as RFC 5766 clients ask.
     pub rfc5766_channel_numbers: bool,
     /// `max-bps`: bytes per second per allocation in each direction; 0 = unlimited.
@@ -140,6 +142,7 @@ impl ServerConfig {
             max_channels: 1024,
             no_udp_relay: false,
             stun_only: false,
+            no_stun: false,
             rfc5766_channel_numbers: false,
             max_bps: 0,
             bps_capacity: 0,
@@ -803,7 +806,7 @@ impl Server {
             return ClientAction::Done;
         }
         if msg.is_classic() {
-            if msg.method() == Method::BINDING && msg.class() == Class::Request {
+            if msg.method() == Method::BINDING && msg.class() == Class::Request && !self.cfg.no_stun {
                 self.classic_binding(tuple, &msg);
             } else {
                 self.stats.malformed += 1;
@@ -822,6 +825,7 @@ impl Server {
             Class::Success | Class::Error => return ClientAction::Done,
         }
         match msg.method() {
+            Method::BINDING if self.cfg.no_stun => {}
             Method::BINDING => self.handle_binding(tuple, &msg),
             Method::ALLOCATE | Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND
                 if self.cfg.stun_only =>

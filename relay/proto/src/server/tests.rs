@@ -57,6 +57,21 @@ fn classic_rfc3489_binding_gets_mapped_address_and_the_echoed_id() {
 }
 
 #[test]
+fn stun_only_refuses_turn_and_no_stun_ignores_binding() {
+    let mut h = Harness::with(|cfg| cfg.stun_only = true);
+    let c = h.client(1);
+    let r = h.request(c.tuple, Method::ALLOCATE, |w| {
+        w.add_requested_transport(17);
+    });
+    assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::BAD_REQUEST);
+    assert_eq!(h.request(c.tuple, Method::BINDING, |_| {}).msg().class(), Class::Success);
+    let mut h = Harness::with(|cfg| cfg.no_stun = true);
+    let req = build(Method::BINDING, Class::Request, [1; 12], |_| {});
+    h.send(c.tuple, &req);
+    assert!(h.transmits.is_empty());
+}
+
+#[test]
 fn malformed_input_gets_no_reply_and_is_counted() {
     let mut h = Harness::new();
     let c = h.client(1);
