@@ -84,16 +84,24 @@ fn run(loaded: Loaded) -> anyhow::Result<()> {
     let now = Instant::now();
     let mut threads = Vec::new();
     let mut controls = Vec::new();
-    for (i, ws) in all_sockets.into_iter().enumerate() {
+    // Every worker's poll and waker exist before any worker does: the relay short circuit
+    // hands datagrams between workers and rings their wakers.
+    let mut polls = Vec::with_capacity(plan.workers);
+    let mut wakers = Vec::with_capacity(plan.workers);
+    for _ in 0..plan.workers {
+        let poll = mio::Poll::new().context("creating a poll")?;
+        wakers.push(Arc::new(mio::Waker::new(poll.registry(), sockets::WAKER).context("creating a waker")?));
+        polls.push(poll);
+    }
+    let endpoints = worker::handoff::mesh(&plan.slices, plan.relay_ips.clone(), wakers.clone());
+    for (i, ((ws, poll), endpoint)) in all_sockets.into_iter().zip(polls).zip(endpoints).enumerate() {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
         let server = Server::new(plan.server_config(cfg, i), seed, now);
-        let poll = mio::Poll::new().context("creating a poll")?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        let worker = Worker::new(i, poll, server, ws, shared.clone(), rx, plan.max_allocate_timeout)
+        let worker = Worker::new(i, poll, server, ws, shared.clone(), rx, plan.max_allocate_timeout, endpoint)
             .context("registering sockets")?;
-        let waker = worker.waker().context("creating a waker")?;
-        controls.push((tx, waker));
+        controls.push((tx, wakers[i].clone()));
         let t = std::thread::Builder::new()
             .name(format!("tern-worker-{i}"))
             .spawn(move || worker.run())

@@ -1,9 +1,9 @@
 //! One worker: a thread with its own `mio::Poll`, its own SO_REUSEPORT listening sockets, its
 //! own sans-IO [`Server`] and the relay sockets of the allocations that server owns.
 //!
-//! The worker moves bytes and nothing else: every decision is the core's. Peer datagrams are
-//! read [`PEER_HEADROOM`] bytes into the buffer so the core writes the ChannelData header in
-//! place; client data goes to the peer as a subslice of the buffer it arrived in. Reads are
+//! The worker moves bytes and nothing else: every decision is the core's. UDP datagrams are
+//! read in batches into slots with the core's headroom, so it writes ChannelData headers in
+//! place, and the answers go out in batches at the end of each turn ([`udp`]). Reads are
 //! bounded per readiness event; a socket that was not drained is revisited on the next turn,
 //! so one busy socket cannot starve the others.
 
@@ -15,17 +15,21 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, UdpSocket};
-use mio::{Events, Interest, Poll, Token, Waker};
-use relay_proto::server::{Event, PEER_HEADROOM, PEER_TAILROOM, Server};
+use mio::{Events, Interest, Poll, Token};
+use relay_proto::server::{Event, Server};
 use relay_proto::types::{FiveTuple, Transport};
 use rustc_hash::FxHashMap;
 
 use crate::host::{Host, RelaySlots, Shared};
 
 mod conn;
+pub(crate) mod handoff;
+mod mmsg;
 mod udp;
 
 use self::conn::Conn;
+use self::handoff::Endpoint;
+use self::udp::UdpIo;
 use crate::sockets::{CONN_BASE, TCP_BASE, UDP_BASE, WAKER};
 
 /// Datagrams read from one socket per readiness event before moving on.
@@ -57,7 +61,7 @@ pub(crate) struct Worker {
     conn_by_tuple: FxHashMap<FiveTuple, usize>,
     shared: Arc<Shared>,
     control: Receiver<Control>,
-    buf: Box<[u8]>,
+    io: UdpIo,
     pending: Vec<Token>,
     paused_accept: Option<Instant>,
     max_allocate_timeout: Duration,
@@ -65,6 +69,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: usize,
         poll: Poll,
@@ -73,6 +78,7 @@ impl Worker {
         shared: Arc<Shared>,
         control: Receiver<Control>,
         max_allocate_timeout: Duration,
+        handoff: Endpoint,
     ) -> io::Result<Worker> {
         let WorkerSockets { mut udp, mut tcp } = sockets;
         for (i, (_, s)) in udp.iter_mut().enumerate() {
@@ -81,6 +87,7 @@ impl Worker {
         for (i, (_, l)) in tcp.iter_mut().enumerate() {
             poll.registry().register(l, Token(TCP_BASE + i), Interest::READABLE)?;
         }
+        let io = UdpIo::new(handoff, udp.first().map(|(_, s)| s));
         Ok(Worker {
             id,
             poll,
@@ -93,17 +100,12 @@ impl Worker {
             conn_by_tuple: FxHashMap::default(),
             shared,
             control,
-            buf: vec![0u8; PEER_HEADROOM + MAX_DATAGRAM + PEER_TAILROOM].into_boxed_slice(),
+            io,
             pending: Vec::new(),
             paused_accept: None,
             max_allocate_timeout,
             last_sweep: Instant::now(),
         })
-    }
-
-    /// Creates the waker a control thread rings.
-    pub(crate) fn waker(&self) -> io::Result<Waker> {
-        Waker::new(self.poll.registry(), WAKER)
     }
 
     /// Runs until shutdown.
@@ -126,6 +128,8 @@ impl Worker {
             for token in ready {
                 self.dispatch(token, now, unix_now);
             }
+            // Batched sends go out once per turn (and whenever the receive slots run low).
+            self.flush_tx();
             if self.shared.shutdown.load(Ordering::Relaxed) {
                 break;
             }
@@ -162,7 +166,10 @@ impl Worker {
     fn dispatch(&mut self, token: Token, now: Instant, unix_now: u64) {
         match token.0 {
             p if p <= usize::from(u16::MAX) => self.relay_readable(p as u16, now),
-            WAKER_ID => self.control(),
+            WAKER_ID => {
+                self.control();
+                self.handoff_ready(now);
+            }
             t if (UDP_BASE..TCP_BASE).contains(&t) => self.udp_readable(t - UDP_BASE, now, unix_now),
             t if (TCP_BASE..WAKER_ID).contains(&t) => self.accept(t - TCP_BASE, now),
             t if t >= CONN_BASE => self.conn_ready(t - CONN_BASE, now, unix_now),
@@ -204,8 +211,14 @@ impl Worker {
         }
         while let Some(e) = self.server.poll_event() {
             match e {
-                Event::AllocationCreated { tuple, .. } => self.set_has_allocation(tuple, true),
-                Event::AllocationDeleted { tuple, .. } => self.set_has_allocation(tuple, false),
+                Event::AllocationCreated { tuple, relays, .. } => {
+                    self.io.handoff.allocation_created(tuple, &relays);
+                    self.set_has_allocation(tuple, true);
+                }
+                Event::AllocationDeleted { tuple, .. } => {
+                    self.io.handoff.allocation_deleted(tuple);
+                    self.set_has_allocation(tuple, false);
+                }
                 Event::PeerDenied { tuple, peer, reason } => {
                     tracing::info!(target: "relay", %tuple, %peer, %reason, "peer refused by policy");
                 }
