@@ -61,11 +61,22 @@ pub(crate) fn churn(common: &Common, a: &AllocArgs) -> anyhow::Result<Report> {
     let (client_ip, server) = (common.client_ip, common.server);
     let mut completed = 0u64;
     let mut reopen_errors = 0u64;
+    let mut mismatches = 0u64;
+    let mut refused = 0u64;
     let cpu = ServerCpu::start(common.server_pid);
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(a.duration);
     engine.run(&mut sessions, k, deadline, &mut |i, s, registry, now| {
-        completed += 1;
+        match &s.failed {
+            None => completed += 1,
+            // coturn keeps a deleted allocation's 5-tuple for a while and answers 437 when the
+            // kernel hands the port to a new socket at once: as a client would, take another.
+            Some(f) if f.ends_with(" 437") && s.relay.is_none() => mismatches += 1,
+            // Out of relay ports (coturn holds a deleted allocation's port for a while): count
+            // it and try again, as a client would.
+            Some(f) if f.ends_with(" 508") && s.relay.is_none() => refused += 1,
+            Some(_) => return false,
+        }
         if now >= deadline {
             return false;
         }
@@ -88,12 +99,18 @@ pub(crate) fn churn(common: &Common, a: &AllocArgs) -> anyhow::Result<Report> {
     if let Some(f) = sessions.iter().find_map(|s| s.failed.as_deref()) {
         eprintln!("tern-load: {failed} clients failed; first: {f}");
     }
+    if refused > 0 {
+        eprintln!("tern-load: {refused} Allocates answered 508 (no relay port free)");
+    }
+    if mismatches > 0 {
+        eprintln!("tern-load: {mismatches} Allocates answered 437 on a reused port (retried on another)");
+    }
     delete_all(&mut engine, &mut sessions)?;
     Ok(Report {
         mode: "alloc".into(),
         allocs: completed,
         allocs_per_s: completed as f64 / elapsed,
-        send_errors: reopen_errors + failed,
+        send_errors: reopen_errors + failed + refused,
         retransmits: engine.retransmits,
         run_s: elapsed,
         ..Report::with_cpu(server_cpu, completed)

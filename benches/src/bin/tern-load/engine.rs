@@ -51,7 +51,7 @@ impl Session {
         local_ip: std::net::IpAddr,
         server: SocketAddr,
     ) -> io::Result<Self> {
-        let mut sock = UdpSocket::bind(SocketAddr::new(local_ip, 0))?;
+        let mut sock = UdpSocket::from_std(crate::big_socket(SocketAddr::new(local_ip, 0))?);
         sock.connect(server)?;
         registry.register(&mut sock, token, Interest::READABLE)?;
         Ok(Session { sock, relay: None, steps: VecDeque::new(), auth: None, pending: None, failed: None })
@@ -180,8 +180,9 @@ impl Engine {
     }
 
     /// Drives `sessions` until each has finished its steps, failed, or `deadline` passes. At most
-    /// `window` requests are in flight. `refill` is called for a session that finished and may
-    /// give it new work (returning `true`); tokens are session indices.
+    /// `window` requests are in flight. `refill` is called for a session that finished (or
+    /// failed: `failed` is set) and may give it new work (returning `true`); tokens are session
+    /// indices.
     pub(crate) fn run(
         &mut self,
         sessions: &mut [Session],
@@ -226,7 +227,7 @@ impl Engine {
                     self.on_datagram(s, n, now)?;
                     if was_pending && s.pending.is_none() {
                         in_flight -= 1;
-                        if s.steps.is_empty() && s.failed.is_none() && refill(i, s, self.poll.registry(), now) {
+                        if (s.steps.is_empty() || s.failed.is_some()) && refill(i, s, self.poll.registry(), now) {
                             self.send_next(s, now, 0, 0);
                         }
                         if s.pending.is_some() {

@@ -104,6 +104,21 @@ impl Common {
     }
 }
 
+/// Socket buffers asked for (the kernel caps them at net.core.rmem_max/wmem_max): a generator
+/// descheduled for a few milliseconds on a busy machine must not drop what it measures.
+const SOCK_BUF: usize = 4 << 20;
+
+/// A non-blocking UDP socket bound to `addr` with large buffers.
+pub(crate) fn big_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(SOCK_BUF);
+    let _ = s.set_send_buffer_size(SOCK_BUF);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -26,7 +26,8 @@ impl Drop for EchoHandle {
 }
 
 fn bind(listen: SocketAddr) -> anyhow::Result<UdpSocket> {
-    let s = UdpSocket::bind(listen).with_context(|| format!("binding the echo peer on {listen}"))?;
+    let s = crate::big_socket(listen).with_context(|| format!("binding the echo peer on {listen}"))?;
+    s.set_nonblocking(false)?;
     s.set_read_timeout(Some(Duration::from_millis(100)))?;
     Ok(s)
 }

@@ -98,7 +98,8 @@ pub(crate) fn run(common: &Common, a: &RelayArgs) -> anyhow::Result<Report> {
         let (Some(target), Some(sink_addr)) = (a.raw_target, a.raw_sink) else {
             bail!("raw needs --raw-target and --raw-sink");
         };
-        let mut s = UdpSocket::bind(sink_addr).with_context(|| format!("binding the sink {sink_addr}"))?;
+        let mut s =
+            UdpSocket::from_std(crate::big_socket(sink_addr).with_context(|| format!("binding the sink {sink_addr}"))?);
         engine.poll.registry().register(&mut s, Token(n), Interest::READABLE)?;
         sink = Some(s);
         sessions = (0..n)
