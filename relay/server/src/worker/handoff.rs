@@ -10,12 +10,14 @@
 //! the shared owner table when it sees the allocation created. In the owning worker the call is
 //! direct; to another worker the datagram is copied into a recycled buffer and handed over on a
 //! bounded lock-free queue, and the destination's `mio::Waker` rings once per batch, not per
-//! datagram. A full queue drops the datagram and counts it, as a full socket buffer would.
+//! datagram, and only when that worker may be asleep in `poll` (a busy one picks the queue up
+//! when its `poll` returns). A full queue drops the datagram and counts it, as a full socket
+//! buffer would.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
@@ -53,6 +55,8 @@ struct Mesh {
     inboxes: Vec<Sender<Handoff>>,
     recycle: Vec<Sender<Vec<u8>>>,
     wakers: Vec<Arc<Waker>>,
+    /// Whether each worker may be asleep in `poll` (then it needs its waker rung).
+    sleeping: Vec<AtomicBool>,
     /// Port → owning worker.
     owner: Box<[AtomicU8]>,
     /// Port → the worker whose slice holds it.
@@ -102,7 +106,17 @@ pub(crate) fn mesh(slices: &[RangeInclusive<u16>], relay_ips: Vec<RelayIp>, wake
         recycle.push(tx);
         spare_rx.push(rx);
     }
-    let mesh = Arc::new(Mesh { inboxes, recycle, wakers, owner, slice_owner, relay_ips, dropped: AtomicU64::new(0) });
+    let sleeping = (0..n).map(|_| AtomicBool::new(false)).collect();
+    let mesh = Arc::new(Mesh {
+        inboxes,
+        recycle,
+        wakers,
+        sleeping,
+        owner,
+        slice_owner,
+        relay_ips,
+        dropped: AtomicU64::new(0),
+    });
     inbox_rx
         .into_iter()
         .zip(spare_rx)
@@ -164,15 +178,38 @@ impl Endpoint {
         }
     }
 
-    /// Rings the workers that were handed datagrams since the last call.
+    /// Rings the workers that were handed datagrams since the last call, if they may be asleep
+    /// in `poll`; a busy worker finds them when its `poll` returns, without a system call.
     pub(crate) fn wake(&mut self) {
+        if self.to_wake == 0 {
+            return;
+        }
+        // Pairs with the fence in `may_sleep`: either that worker sees our datagrams in its
+        // queue, or we see it asleep.
+        fence(Ordering::SeqCst);
         while self.to_wake != 0 {
             let w = self.to_wake.trailing_zeros() as usize;
             self.to_wake &= self.to_wake - 1;
-            if let Some(waker) = self.mesh.wakers.get(w) {
+            if self.mesh.sleeping.get(w).is_some_and(|s| s.load(Ordering::SeqCst))
+                && let Some(waker) = self.mesh.wakers.get(w)
+            {
                 let _ = waker.wake();
             }
         }
+    }
+
+    /// Called before `poll`: marks this worker as possibly asleep. Returns `true` when
+    /// datagrams are already waiting (then `poll` must not block).
+    pub(crate) fn may_sleep(&self) -> bool {
+        self.mesh.sleeping[self.id].store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.has_pending()
+    }
+
+    /// Called after `poll`: this worker is awake. Returns `true` when datagrams are waiting.
+    pub(crate) fn awake(&self) -> bool {
+        self.mesh.sleeping[self.id].store(false, Ordering::Relaxed);
+        self.has_pending()
     }
 
     /// The next datagram handed to this worker.
@@ -300,7 +337,9 @@ mod tests {
         }
         assert!(!e[0].send(1, dst, src, b"x"));
         assert_eq!(e[0].dropped(), 1);
+        assert!(e[1].may_sleep(), "datagrams are waiting: do not block");
         e[0].wake();
         assert_eq!(e[0].to_wake, 0);
+        assert!(e[1].awake());
     }
 }

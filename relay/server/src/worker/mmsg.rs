@@ -200,14 +200,21 @@ pub(super) type Datagram<'a> = (&'a [u8], SocketAddr);
 
 /// Sends `out` from `fd` with as few system calls as it takes: `sendmmsg` batches, and within
 /// them UDP GSO for runs of datagrams to one destination whose sizes are equal (the last may be
-/// shorter), when `gso` is on. Returns how many datagrams the kernel took; the rest are dropped
-/// (a full socket buffer drops UDP, as it would have for a single send).
-pub(super) fn send_all(fd: RawFd, out: &[Datagram<'_>], gso: bool) -> usize {
+/// shorter), when `*gso` is on. A GSO send the route refuses (no checksum offload, a segment
+/// above the MTU) is sent again without GSO, and `*gso` turns off. Returns how many datagrams
+/// the kernel took; the rest are dropped (a full socket buffer drops UDP, as it would have for
+/// a single send).
+pub(super) fn send_all(fd: RawFd, out: &[Datagram<'_>], gso: &mut bool) -> usize {
     let mut sent = 0;
     let mut at = 0;
     while at < out.len() {
-        let (n, took) = send_batch(fd, &out[at..], gso);
+        let (n, took, gso_refused) = send_batch(fd, &out[at..], *gso);
         sent += took;
+        if gso_refused {
+            *gso = false;
+            tracing::debug!(target: "relay", "UDP GSO refused on this route: sending without it");
+            continue;
+        }
         if n == 0 {
             break;
         }
@@ -239,8 +246,9 @@ fn gso_run(out: &[Datagram<'_>]) -> usize {
     n
 }
 
-/// One `sendmmsg`. Returns (datagrams consumed from `out`, datagrams the kernel took).
-fn send_batch(fd: RawFd, out: &[Datagram<'_>], gso: bool) -> (usize, usize) {
+/// One `sendmmsg`. Returns (datagrams consumed from `out`, datagrams the kernel took, whether a
+/// GSO send was refused: then nothing was consumed).
+fn send_batch(fd: RawFd, out: &[Datagram<'_>], gso: bool) -> (usize, usize, bool) {
     let mut iov = [NO_IOV; MAX_BATCH];
     let mut names = [NO_ADDR; MAX_BATCH];
     let mut msgs = [NO_MSG; MAX_BATCH];
@@ -292,21 +300,21 @@ fn send_batch(fd: RawFd, out: &[Datagram<'_>], gso: bool) -> (usize, usize) {
     let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), nmsg as libc::c_uint, 0) };
     if r < 0 {
         let e = io::Error::last_os_error();
-        tracing::trace!(target: "wire", error = %e, "sendmmsg");
-        if gso && niov > nmsg {
-            // GSO refused on this route (no checksum offload, a segment above the MTU): send
-            // the same datagrams without it.
-            return (used, send_all(fd, &out[..used], false));
+        if segs_of[0] > 1 && e.kind() != io::ErrorKind::WouldBlock {
+            // GSO refused on this route: the caller sends them again without it.
+            return (0, 0, true);
         }
-        // Skip the first message (its error is what the kernel reported) and go on.
-        return (segs_of[0], 0);
+        tracing::trace!(target: "wire", error = %e, "sendmmsg");
+        if e.kind() == io::ErrorKind::WouldBlock {
+            // The socket buffer is full: this batch is dropped, as UDP would.
+            return (used, 0, false);
+        }
+        // This message could not go (say, an unreachable address): skip it and go on.
+        return (segs_of[0], 0, false);
     }
-    let took = r as usize;
-    if took < nmsg {
-        // The socket buffer filled: what was not taken is dropped, as UDP would.
-        return (used, segs_of[..took].iter().sum());
-    }
-    (used, used)
+    // Fewer taken than given: the next call starts at the one that failed and learns why.
+    let done: usize = segs_of[..r as usize].iter().sum();
+    (done, done, false)
 }
 
 /// Whether UDP GSO works on `fd` (Linux 4.18+): probed once per socket kind.
@@ -360,7 +368,7 @@ mod tests {
         let payloads: Vec<Vec<u8>> = (0..80u8).map(|i| vec![i; if i % 10 == 9 { 7 } else { 100 }]).collect();
         for gso in [false, gso_supported(tx.as_raw_fd())] {
             let out: Vec<Datagram<'_>> = payloads.iter().map(|p| (&p[..], to)).collect();
-            assert_eq!(send_all(tx.as_raw_fd(), &out, gso), 80);
+            assert_eq!(send_all(tx.as_raw_fd(), &out, &mut gso.clone()), 80);
             let mut slots = Slots::new();
             let mut got = Vec::new();
             for _ in 0..100 {

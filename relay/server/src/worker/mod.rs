@@ -114,8 +114,16 @@ impl Worker {
         tracing::debug!(target: "relay", worker = self.id, "worker started");
         loop {
             let now = Instant::now();
-            let timeout = if self.pending.is_empty() { self.next_timeout(now) } else { Some(Duration::ZERO) };
-            if let Err(e) = self.poll.poll(&mut events, timeout)
+            let mut timeout = if self.pending.is_empty() { self.next_timeout(now) } else { Some(Duration::ZERO) };
+            // Other workers ring the waker only while this one may sleep in poll.
+            if self.io.handoff.may_sleep() {
+                timeout = Some(Duration::ZERO);
+            }
+            let polled = self.poll.poll(&mut events, timeout);
+            if self.io.handoff.awake() {
+                self.pending.push(WAKER);
+            }
+            if let Err(e) = polled
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 tracing::error!(target: "relay", worker = self.id, error = %e, "poll failed");

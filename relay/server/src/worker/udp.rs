@@ -298,6 +298,7 @@ impl Worker {
             let mut batch: [Datagram<'_>; SLOTS] = [(&[], SocketAddr::from(([0, 0, 0, 0], 0))); SLOTS];
             let mut at = 0;
             let mut dropped = 0;
+            let mut gso = self.io.gso;
             while at < tx.len() {
                 let via = tx[at].via;
                 let mut n = 0;
@@ -311,10 +312,11 @@ impl Worker {
                     Via::Listener(i) => self.udp.get(i).map(|(_, s)| s.as_raw_fd()),
                     Via::Relay(p) => self.relays.get(p).map(|(s, _)| s.as_raw_fd()),
                 };
-                let sent = fd.map_or(0, |fd| mmsg::send_all(fd, &batch[..n], self.io.gso));
+                let sent = fd.map_or(0, |fd| mmsg::send_all(fd, &batch[..n], &mut gso));
                 dropped += (n - sent) as u64;
             }
             self.io.stats.send_dropped += dropped;
+            self.io.gso = gso;
             tx.clear();
             self.io.tx = tx;
         }
