@@ -31,7 +31,7 @@ fn assert_in_range(relay: &Relay, addr: SocketAddr) {
 #[test]
 fn binding_reports_the_clients_own_address_over_udp_and_tcp() {
     let relay = Relay::start(&[]);
-    for mut c in [Client::udp(relay.addr), Client::tcp(relay.addr)] {
+    for mut c in [relay.udp(), relay.tcp()] {
         let r = c.request(Method::BINDING, |_| {});
         assert_eq!(r.class(), Class::Success);
         assert_eq!(r.msg().xor_mapped_address().unwrap(), Some(c.local_addr()));
@@ -41,10 +41,10 @@ fn binding_reports_the_clients_own_address_over_udp_and_tcp() {
 
 /// The whole life of an allocation: 401, Allocate, CreatePermission, Send and Data, ChannelBind
 /// and ChannelData both ways, Refresh 0, then 437 for the allocation that is gone.
-fn allocation_life(mut c: Client, relay: &Relay) {
+fn allocation_life(mut c: Client, relay: &Relay, fingerprint: bool) {
     c = c.with_creds(Creds::rest("alice"));
     let r = c.allocate_with(|_| {});
-    assert_eq!(r.class(), Class::Success, "{:?}", r.msg().error_code().unwrap());
+    c.expect_success(&r, "Allocate");
     c.check_integrity(&r);
     let relayed = r.msg().xor_relayed_address().unwrap().expect("XOR-RELAYED-ADDRESS");
     assert_in_range(relay, relayed);
@@ -57,7 +57,7 @@ fn allocation_life(mut c: Client, relay: &Relay) {
     assert!(c.recv_timeout(SILENCE).is_none(), "traffic without a permission must be dropped");
 
     let r = c.create_permission(peer.addr());
-    assert_eq!(r.class(), Class::Success, "CreatePermission: {:?}", r.msg().error_code().unwrap());
+    c.expect_success(&r, "CreatePermission");
     c.check_integrity(&r);
 
     // Send indication -> the peer, from the relayed address.
@@ -73,6 +73,8 @@ fn allocation_life(mut c: Client, relay: &Relay) {
             assert_eq!((s.method(), s.class()), (Method::DATA, Class::Indication));
             assert_eq!(s.msg().xor_peer_address().unwrap(), Some(peer.addr()));
             assert_eq!(s.msg().data(), Some(&b"hello client"[..]));
+            let fp = if fingerprint { Some(true) } else { None };
+            assert_eq!(s.msg().fingerprint_ok(), fp, "FINGERPRINT on Data indications follows --fingerprint");
         }
         Inbound::ChannelData { .. } => panic!("no channel is bound yet"),
     }
@@ -80,7 +82,7 @@ fn allocation_life(mut c: Client, relay: &Relay) {
     // ChannelBind, then ChannelData both ways, with every payload length mod 4 (TCP padding).
     let channel = 0x4001;
     let r = c.channel_bind(channel, peer.addr());
-    assert_eq!(r.class(), Class::Success, "ChannelBind: {:?}", r.msg().error_code().unwrap());
+    c.expect_success(&r, "ChannelBind");
     for len in [1usize, 2, 3, 4, 5, 100, 1203] {
         let payload: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
         c.send_channel_data(channel, &payload);
@@ -102,7 +104,7 @@ fn allocation_life(mut c: Client, relay: &Relay) {
 
     // Refresh with LIFETIME 0 deletes the allocation.
     let r = c.refresh(0);
-    assert_eq!(r.class(), Class::Success, "Refresh 0: {:?}", r.msg().error_code().unwrap());
+    c.expect_success(&r, "Refresh 0");
     c.check_integrity(&r);
     peer.send_to(b"after delete", relayed);
     assert!(c.recv_timeout(SILENCE).is_none(), "a deleted allocation relays nothing");
@@ -113,19 +115,27 @@ fn allocation_life(mut c: Client, relay: &Relay) {
 #[test]
 fn an_allocation_lives_and_dies_over_udp() {
     let relay = Relay::start(&[]);
-    allocation_life(Client::udp(relay.addr), &relay);
+    allocation_life(relay.udp(), &relay, false);
 }
 
 #[test]
 fn an_allocation_lives_and_dies_over_tcp() {
     let relay = Relay::start(&[]);
-    allocation_life(Client::tcp(relay.addr), &relay);
+    allocation_life(relay.tcp(), &relay, false);
+}
+
+#[test]
+fn an_allocation_lives_and_dies_with_fingerprint_on() {
+    // Data indications get a FINGERPRINT written in place after the payload's padding.
+    let relay = Relay::start(&["--fingerprint"]);
+    allocation_life(relay.udp(), &relay, true);
+    allocation_life(relay.tcp(), &relay, true);
 }
 
 #[test]
 fn tcp_framing_survives_one_byte_writes() {
     let relay = Relay::start(&[]);
-    let mut c = Client::tcp(relay.addr).with_creds(Creds::rest("trickle"));
+    let mut c = relay.tcp().with_creds(Creds::rest("trickle"));
     // Requests, too, arrive one byte at a time.
     c.trickle = true;
     let relayed = c.allocate();
@@ -152,9 +162,9 @@ fn tcp_framing_survives_one_byte_writes() {
 #[test]
 fn a_second_allocate_gets_437_and_a_retransmission_gets_the_original_success() {
     let relay = Relay::start(&[]);
-    let mut c = Client::udp(relay.addr).with_creds(Creds::rest("bob"));
+    let mut c = relay.udp().with_creds(Creds::rest("bob"));
     let r = c.allocate_with(|_| {});
-    assert_eq!(r.class(), Class::Success);
+    c.expect_success(&r, "Allocate");
     let relayed = r.msg().xor_relayed_address().unwrap();
     // The same bytes again (same transaction id): the original success.
     let tid = r.tid();
@@ -172,7 +182,7 @@ fn a_second_allocate_gets_437_and_a_retransmission_gets_the_original_success() {
 #[test]
 fn channel_bind_rules_hold_on_the_wire() {
     let relay = Relay::start(&[]);
-    let mut c = Client::udp(relay.addr).with_creds(Creds::rest("carol"));
+    let mut c = relay.udp().with_creds(Creds::rest("carol"));
     c.allocate();
     let (p1, p2) = (Peer::new(), Peer::new());
     assert_eq!(c.channel_bind(0x4000, p1.addr()).class(), Class::Success);
@@ -188,11 +198,11 @@ fn channel_bind_rules_hold_on_the_wire() {
 fn credentials_are_checked() {
     // A static user (coturn ignores user= lines while a REST secret is set, and so does Tern).
     let relay = Relay::start_raw(&["--lt-cred-mech", "--user=alice:wonderland", "--allow-loopback-peers"]);
-    let mut c = Client::tcp(relay.addr).with_creds(Creds { username: "alice".into(), password: "wonderland".into() });
+    let mut c = relay.tcp().with_creds(Creds { username: "alice".into(), password: "wonderland".into() });
     c.allocate();
-    let mut c = Client::udp(relay.addr).with_creds(Creds { username: "alice".into(), password: "queen".into() });
+    let mut c = relay.udp().with_creds(Creds { username: "alice".into(), password: "queen".into() });
     assert_eq!(c.allocate_with(|_| {}).error(), Some(401), "a wrong password");
-    let mut c = Client::udp(relay.addr).with_creds(Creds::rest("nobody"));
+    let mut c = relay.udp().with_creds(Creds::rest("nobody"));
     assert_eq!(c.allocate_with(|_| {}).error(), Some(401), "no REST secret: REST credentials mean nothing");
     drop(relay);
 
@@ -201,12 +211,12 @@ fn credentials_are_checked() {
     let past = unix_now() - 10;
     let username = format!("{past}:late");
     let password = relay_proto::turn_rest::password(SECRET.as_bytes(), &username);
-    let mut c = Client::udp(relay.addr).with_creds(Creds { username, password });
+    let mut c = relay.udp().with_creds(Creds { username, password });
     assert_eq!(c.allocate_with(|_| {}).error(), Some(401), "an expired REST username is refused");
     // Signed with another secret: 401.
     let username = format!("{}:mallory", unix_now() + 600);
     let password = relay_proto::turn_rest::password(b"not the secret", &username);
-    let mut c = Client::udp(relay.addr).with_creds(Creds { username, password });
+    let mut c = relay.udp().with_creds(Creds { username, password });
     assert_eq!(c.allocate_with(|_| {}).error(), Some(401));
 }
 
@@ -215,8 +225,8 @@ fn two_clients_reach_each_other_through_their_relayed_addresses() {
     // Several workers, so the two allocations likely live on different ones (as two browsers'
     // do): relay-to-relay traffic goes out through 127.0.0.1 and back in.
     let relay = Relay::start(&["--relay-threads=4"]);
-    let mut a = Client::udp(relay.addr).with_creds(Creds::rest("a"));
-    let mut b = Client::tcp(relay.addr).with_creds(Creds::rest("b"));
+    let mut a = relay.udp().with_creds(Creds::rest("a"));
+    let mut b = relay.tcp().with_creds(Creds::rest("b"));
     let ra = a.allocate();
     let rb = b.allocate();
     assert_eq!(a.create_permission(rb).class(), Class::Success);
@@ -242,7 +252,7 @@ fn two_clients_reach_each_other_through_their_relayed_addresses() {
 fn loopback_peers_are_refused_without_allow_loopback_peers() {
     let relay = Relay::start_with(&[]);
     let peer = Peer::new();
-    for mut c in [Client::udp(relay.addr), Client::tcp(relay.addr)] {
+    for mut c in [relay.udp(), relay.tcp()] {
         c = c.with_creds(Creds::rest("dave"));
         c.allocate();
         assert_eq!(c.create_permission(peer.addr()).error(), Some(403), "a loopback peer is forbidden");
@@ -255,7 +265,7 @@ fn loopback_peers_are_refused_without_allow_loopback_peers() {
 #[test]
 fn external_ip_is_reported_in_xor_relayed_address() {
     let relay = Relay::start(&["--external-ip=203.0.113.5/127.0.0.1"]);
-    let mut c = Client::udp(relay.addr).with_creds(Creds::rest("erin"));
+    let mut c = relay.udp().with_creds(Creds::rest("erin"));
     let relayed = c.allocate();
     assert_eq!(relayed.ip(), "203.0.113.5".parse::<IpAddr>().unwrap());
     assert!((relay.min_port..=relay.max_port).contains(&relayed.port()));
@@ -282,7 +292,7 @@ fn a_second_relay_on_the_same_port_refuses_to_start() {
         "the message names the address and says it is in use: {err}"
     );
     // The first relay is unharmed.
-    let mut c = Client::udp(relay.addr);
+    let mut c = relay.udp();
     assert_eq!(c.request(Method::BINDING, |_| {}).class(), Class::Success);
 }
 

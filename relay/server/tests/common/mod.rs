@@ -48,12 +48,13 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port found");
 }
 
-/// A relay port range of `len` ports below the kernel's ephemeral range (32768+), picked at
-/// random so tests running in parallel rarely share ports (the relay retries a busy port).
+/// A relay port range of `len` ports in 10000-19999, below the kernel's ephemeral range
+/// (32768+), picked at random so tests running in parallel rarely share ports (the relay
+/// retries a busy port).
 pub fn relay_range(len: u16) -> (u16, u16) {
     let mut b = [0u8; 2];
     getrandom::fill(&mut b).unwrap();
-    let start = 10_000 + (u16::from_be_bytes(b) % 200) * 100;
+    let start = 10_000 + (u16::from_be_bytes(b) % 100) * 100;
     (start, start + len - 1)
 }
 
@@ -151,6 +152,20 @@ impl Relay {
     /// What the relay wrote to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// A UDP client of this relay; its failures show the relay's log.
+    pub fn udp(&self) -> Client {
+        let mut c = Client::udp(self.addr);
+        c.relay_log = Some(self.stderr.clone());
+        c
+    }
+
+    /// A TCP client of this relay; its failures show the relay's log.
+    pub fn tcp(&self) -> Client {
+        let mut c = Client::tcp(self.addr);
+        c.relay_log = Some(self.stderr.clone());
+        c
     }
 }
 
@@ -261,13 +276,15 @@ pub struct Client {
     pub nonce: Option<String>,
     /// ChannelData over TCP is written one byte per `write` call.
     pub trickle: bool,
+    /// The relay's log, shown when the client fails.
+    pub relay_log: Option<PathBuf>,
 }
 
 impl Client {
     pub fn udp(server: SocketAddr) -> Client {
         let s = UdpSocket::bind((LOCALHOST, 0)).unwrap();
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        Client { link: Link::Udp(s), server, creds: None, realm: None, nonce: None, trickle: false }
+        Client { link: Link::Udp(s), server, creds: None, realm: None, nonce: None, trickle: false, relay_log: None }
     }
 
     pub fn tcp(server: SocketAddr) -> Client {
@@ -281,6 +298,7 @@ impl Client {
             realm: None,
             nonce: None,
             trickle: false,
+            relay_log: None,
         }
     }
 
@@ -366,7 +384,26 @@ impl Client {
     }
 
     pub fn recv(&mut self) -> Inbound {
-        self.recv_timeout(IO_TIMEOUT).expect("no message from the relay in time")
+        match self.recv_timeout(IO_TIMEOUT) {
+            Some(m) => m,
+            None => self.fail("no message from the relay in time"),
+        }
+    }
+
+    /// Panics with `what` and the tail of the relay's log.
+    pub fn fail(&self, what: &str) -> ! {
+        let log = self.relay_log.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!("{what}\n--- relay log (last lines):\n{}", tail.join("\n"));
+    }
+
+    /// Asserts that `s` is a success response, else fails with its error code.
+    pub fn expect_success(&self, s: &Stun, what: &str) {
+        if s.class() != Class::Success {
+            let e = s.msg().error_code().ok().flatten().map(|(c, r)| format!("{} {r}", c.0));
+            self.fail(&format!("{what} failed: {e:?}"));
+        }
     }
 
     /// The next STUN message, skipping nothing: panics on ChannelData.
@@ -462,7 +499,7 @@ impl Client {
     /// A successful allocation; returns its relayed address.
     pub fn allocate(&mut self) -> SocketAddr {
         let r = self.allocate_with(|_| {});
-        assert_eq!(r.class(), Class::Success, "Allocate failed: {:?}", r.msg().error_code().unwrap());
+        self.expect_success(&r, "Allocate");
         self.check_integrity(&r);
         r.msg().xor_relayed_address().unwrap().expect("XOR-RELAYED-ADDRESS")
     }
