@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # NAME_port, NAME_pid and NAME_args are set by launch()
 # Interop with coturn's own clients (Debian's coturn package, 4.6.1 on bookworm):
 #  - turnutils_stunclient gets its own address back from tern-relay (checked against the
 #    kernel's view of the client socket, read with strace);

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A real browser through tern-relay: Debian's Chromium, headless, driven by playwright-core
 # (relay/server/tests/browser, a node project with a committed lockfile). Every *.test.mjs there
 # runs under node's test runner; each test file starts its own relay on free loopback ports.
