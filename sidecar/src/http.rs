@@ -126,6 +126,9 @@ pub fn read_head(stream: &mut TcpStream, deadline: Instant) -> Result<(Request, 
         }
         buf.extend_from_slice(&chunk[..n]);
         if let Some(req) = Request::parse(&buf)? {
+            if req.head_len > MAX_HEAD {
+                return Err(HttpError::TooLarge);
+            }
             let rest = buf.split_off(req.head_len);
             return Ok((req, rest));
         }
