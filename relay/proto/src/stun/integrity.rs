@@ -81,7 +81,12 @@ impl Key {
     }
 
     /// Derives the long-term key for `username`, `realm` and `password`.
-    pub fn long_term(alg: PasswordAlgorithm, username: &str, realm: &str, password: &str) -> Result<Key, SaslPrepError> {
+    pub fn long_term(
+        alg: PasswordAlgorithm,
+        username: &str,
+        realm: &str,
+        password: &str,
+    ) -> Result<Key, SaslPrepError> {
         let password = stringprep::saslprep(password).map_err(|_| SaslPrepError)?;
         // RFC 5769 §2.4 applies SASLprep to the username too; for ASCII names it is the identity.
         let username = stringprep::saslprep(username).map_err(|_| SaslPrepError)?;
@@ -188,7 +193,8 @@ mod tests {
     #[test]
     fn long_term_key_applies_saslprep_to_the_password() {
         // RFC 5769 §2.4: the password "The<U+00AD>M<U+00AA>tr<U+2168>" prepares to "TheMatrIX".
-        let k = Key::long_term(PasswordAlgorithm::Md5, "マトリックス", "example.org", "The\u{00AD}M\u{00AA}tr\u{2168}").unwrap();
+        let k = Key::long_term(PasswordAlgorithm::Md5, "マトリックス", "example.org", "The\u{00AD}M\u{00AA}tr\u{2168}")
+            .unwrap();
         let want = [0xe8, 0xca, 0x7a, 0xd5, 0x9d, 0x5e, 0xb0, 0x51, 0x8e, 0x31, 0x29, 0x11, 0xd2, 0xda, 0xb2, 0xa9];
         assert_eq!(k.as_bytes(), &want);
     }

@@ -436,11 +436,12 @@ impl<'a> Iterator for Attributes<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stun::{Class, Method, MessageWriter};
+    use crate::stun::{Class, MessageWriter, Method};
 
     fn binding_with(attrs: &[(u16, &[u8])]) -> Vec<u8> {
         let mut buf = vec![0u8; 512];
-        let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::BINDING, Class::Request), TransactionId([1; 12]));
+        let mut w =
+            MessageWriter::new(&mut buf, MessageType::new(Method::BINDING, Class::Request), TransactionId([1; 12]));
         for (t, v) in attrs {
             w.add(AttrType(*t), v);
         }
@@ -487,7 +488,8 @@ mod tests {
     #[test]
     fn attributes_after_message_integrity_are_ignored() {
         let mut buf = vec![0u8; 256];
-        let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::REFRESH, Class::Request), TransactionId([2; 12]));
+        let mut w =
+            MessageWriter::new(&mut buf, MessageType::new(Method::REFRESH, Class::Request), TransactionId([2; 12]));
         w.add_u32(AttrType::LIFETIME, 600);
         w.add_message_integrity(b"key");
         let n = w.finish().unwrap();
@@ -506,7 +508,8 @@ mod tests {
     #[test]
     fn fingerprint_must_be_last() {
         let mut buf = vec![0u8; 256];
-        let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::BINDING, Class::Request), TransactionId([3; 12]));
+        let mut w =
+            MessageWriter::new(&mut buf, MessageType::new(Method::BINDING, Class::Request), TransactionId([3; 12]));
         w.add_fingerprint();
         let n = w.finish().unwrap();
         buf.truncate(n);

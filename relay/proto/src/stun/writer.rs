@@ -263,7 +263,8 @@ mod tests {
     #[test]
     fn padding_is_zeroed_even_in_a_dirty_buffer() {
         let mut buf = vec![0xAAu8; 64];
-        let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::BINDING, Class::Success), TransactionId([9; 12]));
+        let mut w =
+            MessageWriter::new(&mut buf, MessageType::new(Method::BINDING, Class::Success), TransactionId([9; 12]));
         w.add_text(AttrType::SOFTWARE, "abcde");
         let n = w.finish().unwrap();
         assert_eq!(n, 20 + 4 + 8);
@@ -273,18 +274,21 @@ mod tests {
     #[test]
     fn overflow_is_reported_not_truncated() {
         let mut buf = vec![0u8; 30];
-        let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::BINDING, Class::Success), TransactionId([9; 12]));
+        let mut w =
+            MessageWriter::new(&mut buf, MessageType::new(Method::BINDING, Class::Success), TransactionId([9; 12]));
         assert!(!w.add(AttrType::SOFTWARE, &[1; 40]));
         assert_eq!(w.finish(), Err(EncodeError::BufferTooSmall));
         let mut small = [0u8; 10];
-        let w = MessageWriter::new(&mut small, MessageType::new(Method::BINDING, Class::Success), TransactionId([9; 12]));
+        let w =
+            MessageWriter::new(&mut small, MessageType::new(Method::BINDING, Class::Success), TransactionId([9; 12]));
         assert_eq!(w.finish(), Err(EncodeError::BufferTooSmall));
     }
 
     #[test]
     fn integrity_and_fingerprint_verify_after_encoding() {
         let mut buf = vec![0u8; 256];
-        let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::ALLOCATE, Class::Request), TransactionId([4; 12]));
+        let mut w =
+            MessageWriter::new(&mut buf, MessageType::new(Method::ALLOCATE, Class::Request), TransactionId([4; 12]));
         w.add_requested_transport(17);
         w.add_text(AttrType::USERNAME, "user");
         w.add_message_integrity(b"0123456789abcdef");
@@ -302,7 +306,8 @@ mod tests {
     #[test]
     fn error_code_encodes_class_and_number() {
         let mut buf = [0u8; 64];
-        let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::ALLOCATE, Class::Error), TransactionId([1; 12]));
+        let mut w =
+            MessageWriter::new(&mut buf, MessageType::new(Method::ALLOCATE, Class::Error), TransactionId([1; 12]));
         w.add_error_code(ErrorCode::ALLOCATION_MISMATCH, "");
         let n = w.finish().unwrap();
         let m = Message::parse(&buf[..n]).unwrap();

@@ -1,0 +1,475 @@
+//! The peer policy: which peer addresses a client may reach through the relay.
+//!
+//! One function decides everywhere a peer address enters state or triggers egress:
+//! CreatePermission (by IP), ChannelBind, Send and ChannelData (by IP and port). It follows
+//! `SECURITY.md` §2.4:
+//!
+//! 1. Canonicalise: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64
+//!    (`64:ff9b::/96`) and 6to4 (`2002:AABB:CCDD::/48`) addresses reduce to their IPv4 address,
+//!    and every IPv4 rule applies to it. Ranges are compared as integers, never byte-wise.
+//! 2. Hard deny, which `allowed-peer-ip` cannot lift: unspecified, loopback (only
+//!    `allow-loopback-peers` lifts it), link-local (169.254.169.254, the cloud metadata address,
+//!    is in it), ULA, site-local, multicast, 240/4 and broadcast.
+//! 3. The relay's own addresses: allowed only on ports inside the relay range, so that two
+//!    clients of this server can reach each other's relayed addresses; every other port is
+//!    denied (the CVE-2018-4059 chain into a local management port, nested TURN).
+//! 4. `allowed-peer-ip` allows; `denied-peer-ip` denies (allowed wins, as in coturn).
+//! 5. Default deny, overridable by `allowed-peer-ip`: RFC 1918, 100.64/10 and the special and
+//!    documentation ranges.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
+
+/// Why a peer was refused. Counted and logged by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenyReason {
+    /// 0.0.0.0/8 or `::`.
+    Unspecified,
+    /// 127/8 or `::1`, without `allow-loopback-peers`.
+    Loopback,
+    /// 169.254/16 or fe80::/10.
+    LinkLocal,
+    /// fc00::/7 or fec0::/10.
+    UniqueLocal,
+    /// 224/4 or ff00::/8.
+    Multicast,
+    /// 240/4 and 255.255.255.255.
+    Reserved,
+    /// One of the relay's own addresses, on a port outside the relay range.
+    OwnAddress,
+    /// A private, shared or documentation range not listed in `allowed-peer-ip`.
+    Private,
+    /// Listed in `denied-peer-ip`.
+    DeniedByConfig,
+}
+
+impl DenyReason {
+    /// Every reason, for metrics.
+    pub const ALL: [DenyReason; 9] = [
+        DenyReason::Unspecified,
+        DenyReason::Loopback,
+        DenyReason::LinkLocal,
+        DenyReason::UniqueLocal,
+        DenyReason::Multicast,
+        DenyReason::Reserved,
+        DenyReason::OwnAddress,
+        DenyReason::Private,
+        DenyReason::DeniedByConfig,
+    ];
+
+    /// Snake-case name, for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::Unspecified => "unspecified",
+            DenyReason::Loopback => "loopback",
+            DenyReason::LinkLocal => "link_local",
+            DenyReason::UniqueLocal => "unique_local",
+            DenyReason::Multicast => "multicast",
+            DenyReason::Reserved => "reserved",
+            DenyReason::OwnAddress => "own_address",
+            DenyReason::Private => "private",
+            DenyReason::DeniedByConfig => "denied_peer_ip",
+        }
+    }
+
+    /// Index into [`DenyReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An inclusive range in the canonical 128-bit space (IPv4 as `::ffff:a.b.c.d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrRange {
+    start: u128,
+    end: u128,
+}
+
+impl AddrRange {
+    /// A range from `start` to `end` inclusive. Both are canonicalised; `None` if the ends are
+    /// of different families after canonicalisation or `start > end`.
+    pub fn new(start: IpAddr, end: IpAddr) -> Option<Self> {
+        let (s, e) = (canonical(start), canonical(end));
+        if s.is_ipv4() != e.is_ipv4() {
+            return None;
+        }
+        let (s, e) = (key(s), key(e));
+        (s <= e).then_some(AddrRange { start: s, end: e })
+    }
+
+    /// A single address.
+    pub fn single(ip: IpAddr) -> Self {
+        let k = key(canonical(ip));
+        AddrRange { start: k, end: k }
+    }
+
+    fn contains(&self, k: u128) -> bool {
+        self.start <= k && k <= self.end
+    }
+}
+
+/// The policy's inputs, all from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct PeerPolicyConfig {
+    /// `allow-loopback-peers`.
+    pub allow_loopback: bool,
+    /// `allowed-peer-ip` ranges.
+    pub allowed: Vec<AddrRange>,
+    /// `denied-peer-ip` ranges.
+    pub denied: Vec<AddrRange>,
+    /// The relay's own addresses: listening, relay and external IPs.
+    pub own_ips: Vec<IpAddr>,
+    /// `min-port..=max-port`.
+    pub relay_ports: Option<RangeInclusive<u16>>,
+    /// Turn the default-deny tier (private and documentation ranges) off, for pure coturn
+    /// behaviour.
+    pub allow_private_by_default: bool,
+}
+
+/// The compiled peer policy.
+#[derive(Debug, Clone)]
+pub struct PeerPolicy {
+    cfg: PeerPolicyConfig,
+    own: Vec<u128>,
+}
+
+impl PeerPolicy {
+    /// Compiles the policy.
+    pub fn new(cfg: PeerPolicyConfig) -> Self {
+        let mut own: Vec<u128> = cfg.own_ips.iter().map(|ip| key(canonical(*ip))).collect();
+        own.sort_unstable();
+        own.dedup();
+        PeerPolicy { cfg, own }
+    }
+
+    /// Whether a permission may be installed for `ip` (CreatePermission, ChannelBind).
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), DenyReason> {
+        self.decide(ip, None)
+    }
+
+    /// Whether a datagram may leave for `peer` (Send, ChannelData, ChannelBind's peer).
+    pub fn check(&self, peer: SocketAddr) -> Result<(), DenyReason> {
+        self.decide(peer.ip(), Some(peer.port()))
+    }
+
+    /// Whether `peer` is one of the relay's own addresses on a port in the relay range: a
+    /// packet to it can be delivered to the allocation inside the server.
+    pub fn is_own_relay_address(&self, peer: SocketAddr) -> bool {
+        let k = key(canonical(peer.ip()));
+        self.own.binary_search(&k).is_ok() && self.in_relay_range(peer.port())
+    }
+
+    fn in_relay_range(&self, port: u16) -> bool {
+        self.cfg.relay_ports.as_ref().is_some_and(|r| r.contains(&port))
+    }
+
+    fn decide(&self, ip: IpAddr, port: Option<u16>) -> Result<(), DenyReason> {
+        let ip = canonical(ip);
+        if let Some(reason) = hard_deny(ip)
+            && !(reason == DenyReason::Loopback && self.cfg.allow_loopback)
+        {
+            return Err(reason);
+        }
+        let k = key(ip);
+        if self.own.binary_search(&k).is_ok() {
+            return match port {
+                None => Ok(()),
+                Some(p) if self.in_relay_range(p) => Ok(()),
+                // On a development box that allows loopback peers, a loopback relay address is
+                // a loopback peer like any other.
+                Some(_) if ip.is_loopback() && self.cfg.allow_loopback => Ok(()),
+                Some(_) => Err(DenyReason::OwnAddress),
+            };
+        }
+        if self.cfg.allowed.iter().any(|r| r.contains(k)) {
+            return Ok(());
+        }
+        if self.cfg.denied.iter().any(|r| r.contains(k)) {
+            return Err(DenyReason::DeniedByConfig);
+        }
+        if !self.cfg.allow_private_by_default && is_default_denied(ip) {
+            return Err(DenyReason::Private);
+        }
+        Ok(())
+    }
+}
+
+/// Reduces every IPv4-in-IPv6 form to its IPv4 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip else { return ip };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
+    }
+    let s = v6.segments();
+    let low32 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    // IPv4-compatible ::a.b.c.d (deprecated), except :: and ::1 themselves.
+    if s[..6].iter().all(|&x| x == 0) && u32::from(low32) > 1 {
+        return IpAddr::V4(low32);
+    }
+    // NAT64 well-known prefix 64:ff9b::/96.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|&x| x == 0) {
+        return IpAddr::V4(low32);
+    }
+    // 6to4 2002:AABB:CCDD::/48.
+    if s[0] == 0x2002 {
+        return IpAddr::V4(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+    }
+    IpAddr::V6(v6)
+}
+
+fn key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
+}
+
+fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, prefix: u32) -> bool {
+    let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+    u128::from(ip) & mask == u128::from(net) & mask
+}
+
+/// The hard-deny tier, on a canonical address.
+fn hard_deny(ip: IpAddr) -> Option<DenyReason> {
+    match ip {
+        IpAddr::V4(v4) => {
+            if in_v4(v4, [0, 0, 0, 0], 8) {
+                Some(DenyReason::Unspecified)
+            } else if in_v4(v4, [127, 0, 0, 0], 8) {
+                Some(DenyReason::Loopback)
+            } else if in_v4(v4, [169, 254, 0, 0], 16) {
+                Some(DenyReason::LinkLocal)
+            } else if in_v4(v4, [224, 0, 0, 0], 4) {
+                Some(DenyReason::Multicast)
+            } else if in_v4(v4, [240, 0, 0, 0], 4) {
+                Some(DenyReason::Reserved)
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            if v6.is_unspecified() {
+                Some(DenyReason::Unspecified)
+            } else if v6.is_loopback() {
+                Some(DenyReason::Loopback)
+            } else if in_v6(v6, Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10) {
+                Some(DenyReason::LinkLocal)
+            } else if in_v6(v6, Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7)
+                || in_v6(v6, Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10)
+            {
+                Some(DenyReason::UniqueLocal)
+            } else if in_v6(v6, Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8) {
+                Some(DenyReason::Multicast)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The default-deny tier, on a canonical address.
+fn is_default_denied(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => [
+            ([10, 0, 0, 0], 8),
+            ([172, 16, 0, 0], 12),
+            ([192, 168, 0, 0], 16),
+            ([100, 64, 0, 0], 10),
+            ([192, 0, 0, 0], 24),
+            ([192, 0, 2, 0], 24),
+            ([198, 18, 0, 0], 15),
+            ([198, 51, 100, 0], 24),
+            ([203, 0, 113, 0], 24),
+            ([192, 88, 99, 0], 24),
+        ]
+        .iter()
+        .any(|(net, p)| in_v4(v4, *net, *p)),
+        IpAddr::V6(v6) => [
+            (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32),
+            (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64),
+            (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 23),
+        ]
+        .iter()
+        .any(|(net, p)| in_v6(v6, *net, *p)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn default_policy() -> PeerPolicy {
+        PeerPolicy::new(PeerPolicyConfig {
+            own_ips: vec!["198.51.100.10".parse().unwrap(), "127.0.0.1".parse().unwrap()],
+            relay_ports: Some(49152..=65535),
+            ..Default::default()
+        })
+    }
+
+    fn encodings(a: Ipv4Addr) -> Vec<IpAddr> {
+        let o = a.octets();
+        let x = u32::from(a);
+        vec![
+            IpAddr::V4(a),
+            IpAddr::V6(a.to_ipv6_mapped()),
+            IpAddr::V6(Ipv6Addr::from(u128::from(x))),
+            IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, (x >> 16) as u16, x as u16)),
+            IpAddr::V6(Ipv6Addr::new(
+                0x2002,
+                u16::from_be_bytes([o[0], o[1]]),
+                u16::from_be_bytes([o[2], o[3]]),
+                0,
+                0,
+                0,
+                0,
+                1,
+            )),
+        ]
+    }
+
+    #[test]
+    fn stunner_range_scan_targets_are_all_refused_by_default() {
+        let p = default_policy();
+        for t in [
+            "0.0.0.0",
+            "::",
+            "127.0.0.1",
+            "127.0.0.8",
+            "127.255.255.254",
+            "::1",
+            "10.0.0.1",
+            "10.255.255.254",
+            "172.16.0.1",
+            "172.31.255.254",
+            "192.168.0.1",
+            "192.168.255.254",
+            "169.254.0.1",
+            "169.254.254.255",
+            "224.0.0.1",
+            "239.255.255.254",
+            "100.64.0.0",
+            "100.127.255.254",
+            "192.0.0.1",
+            "192.0.0.254",
+            "192.0.2.1",
+            "192.0.2.254",
+            "198.18.0.1",
+            "198.19.255.254",
+            "198.51.100.1",
+            "198.51.100.254",
+            "203.0.113.1",
+            "203.0.113.254",
+            "240.0.0.1",
+            "255.255.255.255",
+            "169.254.169.254",
+            "fe80::1",
+            "fd00:ec2::254",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+        ] {
+            let ip: IpAddr = t.parse().unwrap();
+            assert!(p.check(SocketAddr::new(ip, 80)).is_err(), "{t} allowed");
+            assert!(p.check_ip(ip).is_err(), "{t} allowed by IP");
+        }
+    }
+
+    #[test]
+    fn public_peers_are_allowed() {
+        let p = default_policy();
+        for t in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert_eq!(p.check(SocketAddr::new(t.parse().unwrap(), 443)), Ok(()), "{t}");
+        }
+    }
+
+    #[test]
+    fn own_address_only_inside_the_relay_range() {
+        let p = default_policy();
+        let own: IpAddr = "198.51.100.10".parse().unwrap();
+        assert_eq!(p.check(SocketAddr::new(own, 50000)), Ok(()));
+        assert_eq!(p.check(SocketAddr::new(own, 3478)), Err(DenyReason::OwnAddress));
+        assert_eq!(p.check(SocketAddr::new(own, 9641)), Err(DenyReason::OwnAddress));
+        assert_eq!(p.check_ip(own), Ok(()));
+        let mapped = IpAddr::V6(Ipv4Addr::new(198, 51, 100, 10).to_ipv6_mapped());
+        assert_eq!(p.check(SocketAddr::new(mapped, 22)), Err(DenyReason::OwnAddress));
+        assert!(p.is_own_relay_address(SocketAddr::new(own, 50000)));
+    }
+
+    #[test]
+    fn allowed_peer_ip_lifts_the_default_tier_but_not_the_hard_one() {
+        let p = PeerPolicy::new(PeerPolicyConfig {
+            allowed: vec![
+                AddrRange::new("10.0.0.0".parse().unwrap(), "10.0.0.255".parse().unwrap()).unwrap(),
+                AddrRange::single("169.254.169.254".parse().unwrap()),
+            ],
+            denied: vec![AddrRange::new("10.0.0.0".parse().unwrap(), "10.255.255.255".parse().unwrap()).unwrap()],
+            ..Default::default()
+        });
+        assert_eq!(p.check_ip("10.0.0.7".parse().unwrap()), Ok(()));
+        assert_eq!(p.check_ip("::ffff:10.0.0.7".parse().unwrap()), Ok(()));
+        assert_eq!(p.check_ip("10.0.1.7".parse().unwrap()), Err(DenyReason::DeniedByConfig));
+        assert_eq!(p.check_ip("169.254.169.254".parse().unwrap()), Err(DenyReason::LinkLocal));
+    }
+
+    #[test]
+    fn allow_loopback_lifts_only_loopback() {
+        let p = PeerPolicy::new(PeerPolicyConfig {
+            allow_loopback: true,
+            own_ips: vec!["127.0.0.1".parse().unwrap()],
+            relay_ports: Some(49152..=65535),
+            ..Default::default()
+        });
+        assert_eq!(p.check("127.0.0.1:34800".parse().unwrap()), Ok(()));
+        assert_eq!(p.check("[::ffff:127.0.0.1]:80".parse().unwrap()), Ok(()));
+        assert_eq!(p.check("[::1]:80".parse().unwrap()), Ok(()));
+        assert_eq!(p.check("0.0.0.0:80".parse().unwrap()), Err(DenyReason::Unspecified));
+        assert_eq!(p.check("169.254.169.254:80".parse().unwrap()), Err(DenyReason::LinkLocal));
+    }
+
+    #[test]
+    fn ranges_compare_as_integers_not_bytes() {
+        // coturn 6c13608c: a per-byte compare under-blocked non-prefix-aligned IPv6 ranges.
+        let r = AddrRange::new("2001:db8::ff00".parse().unwrap(), "2001:db8::1:00ff".parse().unwrap()).unwrap();
+        assert!(r.contains(key("2001:db8::ffff".parse().unwrap())));
+        assert!(r.contains(key("2001:db8::1:0001".parse().unwrap())));
+        assert!(!r.contains(key("2001:db8::1:0100".parse().unwrap())));
+        assert!(AddrRange::new("10.0.0.2".parse().unwrap(), "10.0.0.1".parse().unwrap()).is_none());
+        assert!(AddrRange::new("10.0.0.2".parse().unwrap(), "::2".parse().unwrap()).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn every_ipv6_encoding_of_an_ipv4_address_gets_the_same_verdict(a in any::<u32>(), port in any::<u16>()) {
+            let p = default_policy();
+            let a = Ipv4Addr::from(a);
+            let want = p.check(SocketAddr::new(IpAddr::V4(a), port)).is_ok();
+            for e in encodings(a) {
+                prop_assert_eq!(p.check(SocketAddr::new(e, port)).is_ok(), want, "{} vs {}", e, a);
+                prop_assert_eq!(p.check_ip(e).is_ok(), p.check_ip(IpAddr::V4(a)).is_ok());
+            }
+        }
+
+        #[test]
+        fn range_membership_matches_a_u128_reference(a in any::<u128>(), b in any::<u128>(), x in any::<u128>()) {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            let v6 = |v: u128| IpAddr::V6(Ipv6Addr::from(v));
+            // Only pure IPv6 ends (canonicalisation would move IPv4-in-IPv6 ends elsewhere).
+            prop_assume!(canonical(v6(lo)).is_ipv6() && canonical(v6(hi)).is_ipv6() && canonical(v6(x)).is_ipv6());
+            let r = AddrRange::new(v6(lo), v6(hi)).unwrap();
+            prop_assert_eq!(r.contains(key(v6(x))), lo <= x && x <= hi);
+        }
+    }
+}

@@ -1,0 +1,1464 @@
+//! The TURN server state machine (RFC 8656 over RFC 8489), sans I/O.
+//!
+//! # Driving it
+//! The shell owns the sockets and the clock and calls, for one worker:
+//! - [`Server::handle_client`] for every datagram or stream frame from a client. It returns a
+//!   [`ClientAction`]: either nothing more to do, or [`Forward`]: "send `packet[payload]` from
+//!   relay address R to peer P" (ChannelData and Send). Control responses are queued.
+//! - [`Server::handle_peer`] for every datagram on a relay socket. The shell reads it into a
+//!   buffer with [`PEER_HEADROOM`] bytes free before and [`PEER_TAILROOM`] after; the server writes
+//!   the ChannelData or Data-indication header in place and returns what to send to which client.
+//! - [`Server::handle_timeout`] when [`Server::poll_timeout`] has passed.
+//! - after each of those, [`Server::poll_transmit`] and [`Server::poll_event`] until `None`.
+//!
+//! Relay sockets are opened and closed through the [`RelayHost`] the shell passes in: the core
+//! decides which address, the shell binds it.
+//!
+//! The data path allocates nothing and copies no payload: one hash lookup finds the channel in
+//! either direction (redundant indices, as firezone's relay keeps them).
+
+mod allocation;
+pub mod auth;
+mod ports;
+mod timers;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::{Range, RangeInclusive};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use rustc_hash::FxHashMap;
+
+pub use self::allocation::{AllocId, CHANNEL_COOLDOWN, RESERVATION_LIFETIME};
+use self::allocation::{Allocation, Slab};
+pub use self::auth::{AuthConfig, UnauthorizedReason, UserSecret};
+use self::auth::{AuthFailure, AuthOk, Authenticator, IntegrityKind};
+use self::ports::{PortPool, PortWish};
+use self::timers::{TimerKind, Timers};
+use crate::channel_data::{self, ChannelData, PacketKind};
+use crate::policy::{DenyReason, PeerPolicy, PeerPolicyConfig};
+use crate::stun::attr::{FAMILY_IPV4, FAMILY_IPV6};
+use crate::stun::{
+    AttrType, Class, ErrorCode, HEADER_LEN, MAGIC_COOKIE, Message, MessageType, MessageWriter, Method, TransactionId,
+};
+use crate::types::{FiveTuple, Transport};
+
+/// Bytes the shell must leave free before a peer datagram's payload: room for the largest
+/// header written in place (a Data indication to an IPv6 peer: 20 + 24 + 4).
+pub const PEER_HEADROOM: usize = 48;
+/// Bytes the shell must leave free after a peer datagram's payload: padding and FINGERPRINT.
+pub const PEER_TAILROOM: usize = 12;
+
+/// UDP, as REQUESTED-TRANSPORT names it.
+const PROTO_UDP: u8 = 17;
+/// At most this many UNKNOWN-ATTRIBUTES are listed in a 420.
+const MAX_UNKNOWN_LISTED: usize = 16;
+/// Attempts to bind a relay port before answering 508.
+const BIND_ATTEMPTS: usize = 16;
+/// Events kept for the shell before new ones are dropped (and counted).
+const MAX_QUEUED_EVENTS: usize = 4096;
+
+/// A relay address: where relay sockets bind, and what clients are told (`external-ip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayIp {
+    /// The local address relay sockets bind to.
+    pub local: IpAddr,
+    /// The address reported in XOR-RELAYED-ADDRESS.
+    pub public: IpAddr,
+}
+
+/// The core's configuration, built by the shell from `turnserver.conf` and flags.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `realm`.
+    pub realm: String,
+    /// Users, REST secrets, `no-auth`.
+    pub auth: AuthConfig,
+    /// SOFTWARE attribute on responses; `None` by default (fingerprinting and amplification).
+    pub software: Option<String>,
+    /// `fingerprint`: FINGERPRINT on every message (it is also mirrored when a request has one).
+    pub fingerprint: bool,
+    /// Default allocation lifetime (RFC 8656: 600 s).
+    pub default_lifetime: Duration,
+    /// `max-allocate-lifetime` (3600 s).
+    pub max_lifetime: Duration,
+    /// `permission-lifetime` (RFC 8656: exactly 300 s).
+    pub permission_lifetime: Duration,
+    /// `channel-lifetime` (RFC 8656: 600 s).
+    pub channel_lifetime: Duration,
+    /// `stale-nonce` in seconds (0 = unlimited).
+    pub stale_nonce_secs: u32,
+    /// Relay addresses; when empty, the address the client reached is used.
+    pub relay_ips: Vec<RelayIp>,
+    /// This worker's slice of the relay port range.
+    pub ports: RangeInclusive<u16>,
+    /// `alternate-server`: Allocate is answered 300 Try Alternate, round-robin.
+    pub alternate_servers: Vec<SocketAddr>,
+    /// The peer policy's inputs.
+    pub policy: PeerPolicyConfig,
+    /// Permissions per allocation (coturn caps at 1024).
+    pub max_permissions: usize,
+    /// Channels per allocation.
+    pub max_channels: usize,
+    /// `no-udp-relay`.
+    pub no_udp_relay: bool,
+    /// `stun-only`: TURN requests are refused.
+    pub stun_only: bool,
+}
+
+impl ServerConfig {
+    /// RFC 8656 defaults with the given realm and this worker's port slice.
+    pub fn new(realm: &str, ports: RangeInclusive<u16>) -> Self {
+        ServerConfig {
+            realm: realm.to_owned(),
+            auth: AuthConfig::default(),
+            software: None,
+            fingerprint: false,
+            default_lifetime: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(3600),
+            permission_lifetime: Duration::from_secs(300),
+            channel_lifetime: Duration::from_secs(600),
+            stale_nonce_secs: 600,
+            relay_ips: Vec::new(),
+            ports,
+            alternate_servers: Vec::new(),
+            policy: PeerPolicyConfig::default(),
+            max_permissions: 1024,
+            max_channels: 1024,
+            no_udp_relay: false,
+            stun_only: false,
+        }
+    }
+}
+
+/// Options for a relay socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayOptions {
+    /// Set the DF bit on datagrams to peers (DONT-FRAGMENT).
+    pub dont_fragment: bool,
+}
+
+/// Why a relay socket could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayOpenError {
+    /// The address is taken (by another process, or a reservation).
+    InUse,
+    /// Any other failure (descriptors exhausted, …).
+    Other,
+}
+
+/// Why a quota refused an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaError {
+    /// `user-quota`.
+    User,
+    /// `total-quota`.
+    Total,
+}
+
+/// What the core needs from the shell: relay sockets, cross-worker reservations and quotas.
+pub trait RelayHost {
+    /// Opens a relay socket bound to `addr`.
+    fn open_relay(&mut self, addr: SocketAddr, opts: RelayOptions) -> Result<(), RelayOpenError>;
+    /// Closes the relay socket bound to `addr`.
+    fn close_relay(&mut self, addr: SocketAddr);
+    /// Publishes an EVEN-PORT reservation of `addr` under `token` until `expires`, so a request
+    /// carrying the token reaches it whichever worker receives it.
+    fn reserve(&mut self, token: u64, addr: SocketAddr, expires: Instant);
+    /// Claims a reservation made by any worker and opens its socket. `None` if the token is
+    /// unknown, expired or the port cannot be bound.
+    fn claim_reservation(&mut self, token: u64, now: Instant, opts: RelayOptions) -> Option<SocketAddr>;
+    /// Withdraws an unclaimed reservation.
+    fn release_reservation(&mut self, token: u64);
+    /// Counts one more allocation against `user` and the total.
+    fn acquire_quota(&mut self, _user: &str) -> Result<(), QuotaError> {
+        Ok(())
+    }
+    /// Gives back what [`RelayHost::acquire_quota`] took.
+    fn release_quota(&mut self, _user: &str) {}
+}
+
+/// A control message for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The client.
+    pub to: FiveTuple,
+    /// The encoded STUN message.
+    pub data: Vec<u8>,
+}
+
+/// Relay `packet[payload]` from the relay address `relay` to `peer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// The allocation's relay address (the socket to send from).
+    pub relay: SocketAddr,
+    /// The peer.
+    pub peer: SocketAddr,
+    /// Where the application data is in the client's packet.
+    pub payload: Range<usize>,
+}
+
+/// What the shell does after [`Server::handle_client`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAction {
+    /// Nothing beyond draining [`Server::poll_transmit`].
+    Done,
+    /// Relay data to a peer.
+    Forward(Forward),
+}
+
+/// Send `buf[range]` to the client `to` (after [`Server::handle_peer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToClient {
+    /// The client.
+    pub to: FiveTuple,
+    /// The ChannelData or Data indication message in the caller's buffer.
+    pub range: Range<usize>,
+}
+
+/// Why an allocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteReason {
+    /// Its lifetime ran out.
+    Expired,
+    /// Refresh with LIFETIME 0.
+    Refreshed,
+    /// The client's TCP/TLS connection closed.
+    ConnectionClosed,
+    /// An operator ended it.
+    Killed,
+}
+
+/// Things the shell may want to log, count or act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An allocation was created.
+    AllocationCreated {
+        /// Its id.
+        id: AllocId,
+        /// The client's 5-tuple.
+        tuple: FiveTuple,
+        /// Local relay addresses.
+        relays: Vec<SocketAddr>,
+        /// The authenticated username.
+        username: String,
+    },
+    /// An allocation ended.
+    AllocationDeleted {
+        /// Its id.
+        id: AllocId,
+        /// The client's 5-tuple.
+        tuple: FiveTuple,
+        /// Why.
+        reason: DeleteReason,
+    },
+    /// The peer policy refused a peer.
+    PeerDenied {
+        /// The client.
+        tuple: FiveTuple,
+        /// The refused peer.
+        peer: SocketAddr,
+        /// Why.
+        reason: DenyReason,
+    },
+}
+
+/// Counters owned by one worker's core, read by the metrics exporter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Allocations created, by client transport (udp, tcp, tls).
+    pub allocations_created: [u64; 3],
+    /// Datagrams relayed client → peer, and their payload bytes.
+    pub packets_to_peer: u64,
+    /// See [`Stats::packets_to_peer`].
+    pub bytes_to_peer: u64,
+    /// Datagrams relayed peer → client, and their payload bytes.
+    pub packets_from_peer: u64,
+    /// See [`Stats::packets_from_peer`].
+    pub bytes_from_peer: u64,
+    /// 401s to requests without credentials.
+    pub auth_challenges: u64,
+    /// 401s to bad credentials, by [`UnauthorizedReason::index`].
+    pub auth_failures: [u64; 5],
+    /// 438s.
+    pub stale_nonces: u64,
+    /// Peer-policy refusals, by [`DenyReason::index`].
+    pub peer_denied: [u64; 9],
+    /// 486s.
+    pub quota_rejections: u64,
+    /// 508s for want of a port.
+    pub capacity_rejections: u64,
+    /// Packets that were neither STUN nor valid ChannelData, or failed FINGERPRINT.
+    pub malformed: u64,
+    /// Data dropped for want of an allocation, channel or permission.
+    pub dropped_no_route: u64,
+    /// Binding requests answered.
+    pub binding_requests: u64,
+    /// Events dropped because the shell did not drain them.
+    pub events_dropped: u64,
+}
+
+/// A channel binding. Lives in a slab so both directions find it with one hash lookup.
+#[derive(Debug, Clone)]
+struct Channel {
+    alloc: AllocId,
+    tuple: FiveTuple,
+    number: u16,
+    peer: SocketAddr,
+    relay: SocketAddr,
+    expires: Instant,
+    permission_expires: Instant,
+    cooling_until: Option<Instant>,
+    policy_epoch: u64,
+}
+
+impl Channel {
+    fn is_usable(&self, now: Instant) -> bool {
+        self.cooling_until.is_none() && self.expires > now && self.permission_expires > now
+    }
+}
+
+/// One worker's TURN server.
+pub struct Server {
+    cfg: ServerConfig,
+    rng: ChaCha20Rng,
+    auth: Authenticator,
+    policy: PeerPolicy,
+    policy_epoch: u64,
+    allocs: Slab,
+    alloc_by_tuple: FxHashMap<FiveTuple, AllocId>,
+    alloc_by_relay: FxHashMap<SocketAddr, AllocId>,
+    channels: Vec<Option<Channel>>,
+    free_channels: Vec<u32>,
+    channel_by_tuple_and_number: FxHashMap<(FiveTuple, u16), u32>,
+    channel_by_relay_and_peer: FxHashMap<(SocketAddr, SocketAddr), u32>,
+    /// EVEN-PORT reservations this worker made: token → reserved port.
+    reservations: FxHashMap<u64, u16>,
+    ports: PortPool,
+    timers: Timers,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    next_alternate: usize,
+    next_relay_ip: usize,
+}
+
+impl Server {
+    /// Creates a server. `seed` keys the CSPRNG behind nonces, ports and tokens; the shell takes
+    /// it from the operating system.
+    pub fn new(cfg: ServerConfig, seed: [u8; 32], now: Instant) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let mut nonce_key = [0u8; 32];
+        rng.fill_bytes(&mut nonce_key);
+        let auth = Authenticator::new(&cfg.realm, &cfg.auth, nonce_key, now, cfg.stale_nonce_secs);
+        let policy = PeerPolicy::new(cfg.policy.clone());
+        let ports = PortPool::new(cfg.ports.clone());
+        Server {
+            cfg,
+            rng,
+            auth,
+            policy,
+            policy_epoch: 0,
+            allocs: Slab::default(),
+            alloc_by_tuple: FxHashMap::default(),
+            alloc_by_relay: FxHashMap::default(),
+            channels: Vec::new(),
+            free_channels: Vec::new(),
+            channel_by_tuple_and_number: FxHashMap::default(),
+            channel_by_relay_and_peer: FxHashMap::default(),
+            reservations: FxHashMap::default(),
+            ports,
+            timers: Timers::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            next_alternate: 0,
+            next_relay_ip: 0,
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Inputs
+    // ------------------------------------------------------------------------------------
+
+    /// Handles one datagram (UDP) or one complete frame (TCP/TLS) from a client.
+    pub fn handle_client(
+        &mut self,
+        now: Instant,
+        unix_now: u64,
+        tuple: FiveTuple,
+        packet: &[u8],
+        host: &mut dyn RelayHost,
+    ) -> ClientAction {
+        let Some(&first) = packet.first() else {
+            self.stats.malformed += 1;
+            return ClientAction::Done;
+        };
+        match channel_data::classify(first) {
+            PacketKind::ChannelData => self.handle_channel_data(now, tuple, packet),
+            PacketKind::Stun => self.handle_stun(now, unix_now, tuple, packet, host),
+            PacketKind::Tls | PacketKind::Other => {
+                self.stats.malformed += 1;
+                ClientAction::Done
+            }
+        }
+    }
+
+    /// Handles a datagram from `peer` on the relay socket bound to `relay`. The payload is
+    /// `buf[payload]`, with [`PEER_HEADROOM`] bytes free before it and [`PEER_TAILROOM`] after.
+    /// Returns where the framed message now is and which client gets it.
+    pub fn handle_peer(
+        &mut self,
+        now: Instant,
+        relay: SocketAddr,
+        peer: SocketAddr,
+        buf: &mut [u8],
+        payload: Range<usize>,
+    ) -> Option<ToClient> {
+        if payload.start < PEER_HEADROOM || buf.len() < payload.end + PEER_TAILROOM || payload.start > payload.end {
+            debug_assert!(false, "shell broke the headroom contract");
+            return None;
+        }
+        let len = payload.len();
+        if let Some(&slot) = self.channel_by_relay_and_peer.get(&(relay, peer)) {
+            let ch = self.channels[slot as usize].as_ref()?;
+            if !ch.is_usable(now) || len > usize::from(u16::MAX) {
+                self.stats.dropped_no_route += 1;
+                return None;
+            }
+            let (tuple, number, alloc) = (ch.tuple, ch.number, ch.alloc);
+            let start = payload.start - channel_data::HEADER_LEN;
+            let header: &mut [u8; 4] = (&mut buf[start..payload.start]).try_into().ok()?;
+            channel_data::write_header(header, number, len).ok()?;
+            let mut end = payload.end;
+            if tuple.transport.is_stream() {
+                let pad = channel_data::stream_padding(len);
+                buf[end..end + pad].fill(0);
+                end += pad;
+            }
+            self.count_from_peer(alloc, len);
+            return Some(ToClient { to: tuple, range: start..end });
+        }
+
+        let Some(&id) = self.alloc_by_relay.get(&relay) else {
+            self.stats.dropped_no_route += 1;
+            return None;
+        };
+        let a = self.allocs.get(id)?;
+        if a.permission_expires(peer.ip()).is_none_or(|t| t <= now) {
+            self.stats.dropped_no_route += 1;
+            return None;
+        }
+        let tuple = a.tuple;
+        let range = self.write_data_indication(buf, payload, peer)?;
+        self.count_from_peer(id, len);
+        Some(ToClient { to: tuple, range })
+    }
+
+    /// Handles the end of a TCP/TLS connection: its allocation goes with it.
+    pub fn handle_client_closed(&mut self, tuple: FiveTuple, host: &mut dyn RelayHost) {
+        if let Some(&id) = self.alloc_by_tuple.get(&tuple) {
+            self.delete_allocation(id, DeleteReason::ConnectionClosed, host);
+        }
+    }
+
+    /// Handles every deadline that has passed.
+    pub fn handle_timeout(&mut self, now: Instant, host: &mut dyn RelayHost) {
+        while let Some(kind) = self.timers.pop_due(now) {
+            match kind {
+                TimerKind::Allocation(id) => {
+                    if self.allocs.get(id).is_some_and(|a| a.expires <= now) {
+                        tracing::debug!(target: "relay", id = id.as_u64(), "allocation expired");
+                        self.delete_allocation(id, DeleteReason::Expired, host);
+                    }
+                }
+                TimerKind::Permission(id, ip) => {
+                    if let Some(a) = self.allocs.get_mut(id)
+                        && a.permissions.get(&ip).is_some_and(|t| *t <= now)
+                    {
+                        a.permissions.remove(&ip);
+                    }
+                }
+                TimerKind::Channel(id, number) => self.channel_timer(now, id, number),
+                TimerKind::Reservation(token) => {
+                    if let Some(port) = self.reservations.remove(&token) {
+                        host.release_reservation(token);
+                        self.ports.release(port);
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Outputs
+    // ------------------------------------------------------------------------------------
+
+    /// The next control message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Server::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Live allocations.
+    pub fn allocation_count(&self) -> usize {
+        self.allocs.len()
+    }
+
+    /// Free relay ports in this worker's slice.
+    pub fn free_ports(&self) -> usize {
+        self.ports.free_count()
+    }
+
+    /// The peer policy in force.
+    pub fn policy(&self) -> &PeerPolicy {
+        &self.policy
+    }
+
+    /// A snapshot of every allocation, for the admin API.
+    pub fn sessions(&self, now: Instant) -> Vec<SessionInfo> {
+        self.allocs
+            .iter()
+            .map(|a| SessionInfo {
+                id: a.id,
+                tuple: a.tuple,
+                username: a.username.clone(),
+                relays: a.relays.clone(),
+                public_relays: a.public_relays.clone(),
+                age: now.saturating_duration_since(a.created),
+                expires_in: a.expires.saturating_duration_since(now),
+                bytes_to_peer: a.bytes_to_peer,
+                bytes_from_peer: a.bytes_from_peer,
+                packets_to_peer: a.packets_to_peer,
+                packets_from_peer: a.packets_from_peer,
+                permissions: a.permissions.len(),
+                channels: a.channels.len(),
+            })
+            .collect()
+    }
+
+    /// Ends an allocation by id (admin API). Returns whether it existed.
+    pub fn kill(&mut self, id: AllocId, host: &mut dyn RelayHost) -> bool {
+        if self.allocs.get(id).is_none() {
+            return false;
+        }
+        self.delete_allocation(id, DeleteReason::Killed, host);
+        true
+    }
+
+    /// Ends every allocation of `username` (admin API). Returns how many.
+    pub fn kill_user(&mut self, username: &str, host: &mut dyn RelayHost) -> usize {
+        let ids: Vec<AllocId> = self.allocs.iter().filter(|a| a.username == username).map(|a| a.id).collect();
+        for &id in &ids {
+            self.delete_allocation(id, DeleteReason::Killed, host);
+        }
+        ids.len()
+    }
+
+    /// Replaces users and REST secrets (SIGHUP reload). Live allocations stay; their next
+    /// request authenticates against the new set.
+    pub fn set_auth(&mut self, auth: AuthConfig) {
+        self.auth.set_credentials(&auth);
+        self.cfg.auth = auth;
+    }
+
+    /// Replaces the peer policy (reload). Channels are re-checked on their next packet, and
+    /// permissions now refused are removed.
+    pub fn set_policy(&mut self, cfg: PeerPolicyConfig) {
+        self.policy = PeerPolicy::new(cfg.clone());
+        self.cfg.policy = cfg;
+        self.policy_epoch += 1;
+        let policy = &self.policy;
+        let mut ids = Vec::new();
+        for a in self.allocs.iter() {
+            ids.push(a.id);
+        }
+        for id in ids {
+            if let Some(a) = self.allocs.get_mut(id) {
+                a.permissions.retain(|ip, _| policy.check_ip(*ip).is_ok());
+            }
+        }
+    }
+
+    /// Sets the alternate servers (drain mode uses it to redirect new allocations).
+    pub fn set_alternate_servers(&mut self, servers: Vec<SocketAddr>) {
+        self.cfg.alternate_servers = servers;
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Data path
+    // ------------------------------------------------------------------------------------
+
+    fn handle_channel_data(&mut self, now: Instant, tuple: FiveTuple, packet: &[u8]) -> ClientAction {
+        let Ok(cd) = ChannelData::parse(packet) else {
+            self.stats.malformed += 1;
+            return ClientAction::Done;
+        };
+        let Some(&slot) = self.channel_by_tuple_and_number.get(&(tuple, cd.channel())) else {
+            self.stats.dropped_no_route += 1;
+            return ClientAction::Done;
+        };
+        let Some(ch) = self.channels[slot as usize].as_ref() else { return ClientAction::Done };
+        if !ch.is_usable(now) {
+            self.stats.dropped_no_route += 1;
+            return ClientAction::Done;
+        }
+        let (relay, peer, alloc, epoch) = (ch.relay, ch.peer, ch.alloc, ch.policy_epoch);
+        if epoch != self.policy_epoch {
+            if let Err(reason) = self.policy.check(peer) {
+                self.deny(tuple, peer, reason);
+                return ClientAction::Done;
+            }
+            if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
+                ch.policy_epoch = self.policy_epoch;
+            }
+        }
+        let len = cd.payload().len();
+        self.count_to_peer(alloc, len);
+        ClientAction::Forward(Forward {
+            relay,
+            peer,
+            payload: channel_data::HEADER_LEN..channel_data::HEADER_LEN + len,
+        })
+    }
+
+    fn handle_send(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>, packet: &[u8]) -> ClientAction {
+        let Some(&id) = self.alloc_by_tuple.get(&tuple) else {
+            self.stats.dropped_no_route += 1;
+            return ClientAction::Done;
+        };
+        let (Ok(Some(peer)), Some(data)) = (msg.xor_peer_address(), msg.data()) else {
+            self.stats.malformed += 1;
+            return ClientAction::Done;
+        };
+        let Some(a) = self.allocs.get(id) else { return ClientAction::Done };
+        let Some(relay) = a.relay_for(peer) else {
+            self.stats.dropped_no_route += 1;
+            return ClientAction::Done;
+        };
+        if a.permission_expires(peer.ip()).is_none_or(|t| t <= now) {
+            self.stats.dropped_no_route += 1;
+            return ClientAction::Done;
+        }
+        if let Err(reason) = self.policy.check(peer) {
+            self.deny(tuple, peer, reason);
+            return ClientAction::Done;
+        }
+        // `data` borrows from `packet`: its offset is where the payload starts.
+        let start = data.as_ptr() as usize - packet.as_ptr() as usize;
+        self.count_to_peer(id, data.len());
+        ClientAction::Forward(Forward { relay, peer, payload: start..start + data.len() })
+    }
+
+    fn count_to_peer(&mut self, id: AllocId, len: usize) {
+        self.stats.packets_to_peer += 1;
+        self.stats.bytes_to_peer += len as u64;
+        if let Some(a) = self.allocs.get_mut(id) {
+            a.packets_to_peer += 1;
+            a.bytes_to_peer += len as u64;
+        }
+    }
+
+    fn count_from_peer(&mut self, id: AllocId, len: usize) {
+        self.stats.packets_from_peer += 1;
+        self.stats.bytes_from_peer += len as u64;
+        if let Some(a) = self.allocs.get_mut(id) {
+            a.packets_from_peer += 1;
+            a.bytes_from_peer += len as u64;
+        }
+    }
+
+    /// Writes a Data indication around `buf[payload]` in place.
+    fn write_data_indication(
+        &mut self,
+        buf: &mut [u8],
+        payload: Range<usize>,
+        peer: SocketAddr,
+    ) -> Option<Range<usize>> {
+        let len = payload.len();
+        if len > 0xFFFF - 64 {
+            return None;
+        }
+        let addr_len = if peer.is_ipv4() { 8 } else { 20 };
+        let start = payload.start - (HEADER_LEN + 4 + addr_len + 4);
+        let pad = (4 - len % 4) % 4;
+        let mut end = payload.end + pad;
+        buf[payload.end..end].fill(0);
+        let mut tid = [0u8; 12];
+        self.rng.fill_bytes(&mut tid);
+        let tid = TransactionId(tid);
+        // Header.
+        let h = &mut buf[start..];
+        h[0..2].copy_from_slice(&MessageType::new(Method::DATA, Class::Indication).to_u16().to_be_bytes());
+        h[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        h[8..20].copy_from_slice(&tid.0);
+        // XOR-PEER-ADDRESS.
+        let mut v = [0u8; 20];
+        let n = crate::stun::attr::encode_address(&mut v, peer, Some(&tid));
+        h[20..22].copy_from_slice(&AttrType::XOR_PEER_ADDRESS.0.to_be_bytes());
+        h[22..24].copy_from_slice(&(n as u16).to_be_bytes());
+        h[24..24 + n].copy_from_slice(&v[..n]);
+        // DATA header; the payload already follows it.
+        let d = 24 + n;
+        h[d..d + 2].copy_from_slice(&AttrType::DATA.0.to_be_bytes());
+        h[d + 2..d + 4].copy_from_slice(&(len as u16).to_be_bytes());
+        let mut body_len = end - start - HEADER_LEN;
+        if self.cfg.fingerprint {
+            body_len += 8;
+        }
+        buf[start + 2..start + 4].copy_from_slice(&(body_len as u16).to_be_bytes());
+        if self.cfg.fingerprint {
+            buf[end..end + 4].copy_from_slice(&AttrType::FINGERPRINT.0.to_be_bytes());
+            buf[end + 2..end + 4].copy_from_slice(&4u16.to_be_bytes());
+            let fp = crate::stun::integrity::fingerprint(&buf[start..end + 8], end - start);
+            buf[end + 4..end + 8].copy_from_slice(&fp.to_be_bytes());
+            end += 8;
+        }
+        Some(start..end)
+    }
+
+    // ------------------------------------------------------------------------------------
+    // STUN and TURN control
+    // ------------------------------------------------------------------------------------
+
+    fn handle_stun(
+        &mut self,
+        now: Instant,
+        unix_now: u64,
+        tuple: FiveTuple,
+        packet: &[u8],
+        host: &mut dyn RelayHost,
+    ) -> ClientAction {
+        let msg = match Message::parse_any(packet) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.malformed += 1;
+                tracing::trace!(target: "wire", %tuple, error = %e, "malformed STUN");
+                return ClientAction::Done;
+            }
+        };
+        if msg.fingerprint_ok() == Some(false) {
+            self.stats.malformed += 1;
+            return ClientAction::Done;
+        }
+        if msg.is_classic() {
+            if msg.method() == Method::BINDING && msg.class() == Class::Request {
+                self.classic_binding(tuple, &msg);
+            } else {
+                self.stats.malformed += 1;
+            }
+            return ClientAction::Done;
+        }
+        match msg.class() {
+            Class::Request => {}
+            Class::Indication => {
+                return match msg.method() {
+                    Method::SEND if !self.cfg.stun_only => self.handle_send(now, tuple, &msg, packet),
+                    _ => ClientAction::Done,
+                };
+            }
+            // Responses are never answered.
+            Class::Success | Class::Error => return ClientAction::Done,
+        }
+        match msg.method() {
+            Method::BINDING => self.handle_binding(tuple, &msg),
+            Method::ALLOCATE | Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND
+                if self.cfg.stun_only =>
+            {
+                self.error(tuple, &msg, ErrorCode::BAD_REQUEST, None);
+            }
+            Method::ALLOCATE => self.handle_allocate(now, unix_now, tuple, &msg, host),
+            Method::REFRESH => self.handle_refresh(now, unix_now, tuple, &msg, host),
+            Method::CREATE_PERMISSION => self.handle_create_permission(now, unix_now, tuple, &msg),
+            Method::CHANNEL_BIND => self.handle_channel_bind(now, unix_now, tuple, &msg),
+            // RFC 6062 (TCP relay) is not offered: REQUESTED-TRANSPORT TCP gets 442 and these
+            // get 400 like any request Tern does not implement.
+            _ => self.error(tuple, &msg, ErrorCode::BAD_REQUEST, None),
+        }
+        ClientAction::Done
+    }
+
+    fn handle_binding(&mut self, tuple: FiveTuple, msg: &Message<'_>) {
+        if self.reject_unknown(tuple, msg, None) {
+            return;
+        }
+        self.stats.binding_requests += 1;
+        self.reply(tuple, msg, Class::Success, None, |w| {
+            w.add_xor_address(AttrType::XOR_MAPPED_ADDRESS, tuple.client);
+        });
+    }
+
+    fn classic_binding(&mut self, tuple: FiveTuple, msg: &Message<'_>) {
+        self.stats.binding_requests += 1;
+        let mut buf = [0u8; 128];
+        let mut w = MessageWriter::with_raw_id(
+            &mut buf,
+            MessageType::new(Method::BINDING, Class::Success),
+            msg.cookie_and_transaction_id(),
+        );
+        w.add_address(AttrType::MAPPED_ADDRESS, tuple.client);
+        if let Ok(n) = w.finish() {
+            self.transmits.push_back(Transmit { to: tuple, data: buf[..n].to_vec() });
+        }
+    }
+
+    /// Answers 420 if the request has comprehension-required attributes Tern does not know.
+    fn reject_unknown(&mut self, tuple: FiveTuple, msg: &Message<'_>, auth: Option<&AuthOk>) -> bool {
+        let mut unknown = [AttrType(0); MAX_UNKNOWN_LISTED];
+        let mut n = 0;
+        for t in msg.unknown_comprehension_required() {
+            if n < MAX_UNKNOWN_LISTED && !unknown[..n].contains(&t) {
+                unknown[n] = t;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return false;
+        }
+        self.reply(tuple, msg, Class::Error, auth, |w| {
+            w.add_error_code(ErrorCode::UNKNOWN_ATTRIBUTE, if auth.is_some() { "Unknown Attribute" } else { "" });
+            w.add_unknown_attributes(&unknown[..n]);
+        });
+        true
+    }
+
+    /// Authenticates a TURN request; on failure, queues the error response and returns `None`.
+    fn authenticate(&mut self, now: Instant, unix_now: u64, tuple: FiveTuple, msg: &Message<'_>) -> Option<AuthOk> {
+        match self.auth.authenticate(now, unix_now, tuple.client, msg) {
+            Ok(a) => Some(a),
+            Err(AuthFailure::Challenge) => {
+                self.stats.auth_challenges += 1;
+                self.challenge(now, tuple, msg, ErrorCode::UNAUTHORIZED);
+                None
+            }
+            Err(AuthFailure::StaleNonce) => {
+                self.stats.stale_nonces += 1;
+                self.challenge(now, tuple, msg, ErrorCode::STALE_NONCE);
+                None
+            }
+            Err(AuthFailure::Unauthorized(reason)) => {
+                self.stats.auth_failures[reason.index()] += 1;
+                tracing::debug!(target: "relay", %tuple, reason = reason.as_str(), "authentication failed");
+                self.challenge(now, tuple, msg, ErrorCode::UNAUTHORIZED);
+                None
+            }
+            Err(AuthFailure::BadRequest) => {
+                self.error(tuple, msg, ErrorCode::BAD_REQUEST, None);
+                None
+            }
+        }
+    }
+
+    /// 401 or 438 with REALM, a fresh NONCE and PASSWORD-ALGORITHMS; no reason phrase, no
+    /// MESSAGE-INTEGRITY (nothing authenticated): the smallest answer that lets a client go on.
+    fn challenge(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>, code: ErrorCode) {
+        let nonce = self.auth.nonce(now, tuple.client);
+        let realm = self.auth.realm().to_owned();
+        self.reply(tuple, msg, Class::Error, None, |w| {
+            w.add_error_code(code, "");
+            w.add_text(AttrType::REALM, &realm);
+            w.add_text(AttrType::NONCE, &nonce);
+            w.add_password_algorithms(&auth::OFFERED);
+        });
+    }
+
+    fn error(&mut self, tuple: FiveTuple, msg: &Message<'_>, code: ErrorCode, auth: Option<&AuthOk>) {
+        self.reply(tuple, msg, Class::Error, auth, |w| {
+            w.add_error_code(code, if auth.is_some() { code.reason() } else { "" });
+        });
+    }
+
+    /// Encodes a response and queues it; returns its bytes too (Allocate keeps them).
+    fn reply(
+        &mut self,
+        tuple: FiveTuple,
+        msg: &Message<'_>,
+        class: Class,
+        auth: Option<&AuthOk>,
+        body: impl FnOnce(&mut MessageWriter<'_>),
+    ) -> Option<Vec<u8>> {
+        let mut buf = [0u8; 1280];
+        let mut w = MessageWriter::new(&mut buf, MessageType::new(msg.method(), class), msg.transaction_id());
+        body(&mut w);
+        if let Some(s) = &self.cfg.software {
+            w.add_text(AttrType::SOFTWARE, s);
+        }
+        if let Some(AuthOk { key: Some(key), kind, .. }) = auth {
+            match kind {
+                IntegrityKind::Sha1 => w.add_message_integrity(key.as_bytes()),
+                IntegrityKind::Sha256 => w.add_message_integrity_sha256(key.as_bytes()),
+            };
+        }
+        if self.cfg.fingerprint || msg.has_fingerprint() {
+            w.add_fingerprint();
+        }
+        match w.finish() {
+            Ok(n) => {
+                let data = buf[..n].to_vec();
+                self.transmits.push_back(Transmit { to: tuple, data: data.clone() });
+                Some(data)
+            }
+            Err(e) => {
+                tracing::error!(target: "relay", %tuple, error = %e, "response did not encode");
+                None
+            }
+        }
+    }
+
+    fn deny(&mut self, tuple: FiveTuple, peer: SocketAddr, reason: DenyReason) {
+        self.stats.peer_denied[reason.index()] += 1;
+        self.push_event(Event::PeerDenied { tuple, peer, reason });
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() >= MAX_QUEUED_EVENTS {
+            self.stats.events_dropped += 1;
+            return;
+        }
+        self.events.push_back(e);
+    }
+
+    /// The allocation of `tuple` if the request's user owns it; otherwise queues 437 or 441.
+    fn owned_allocation(&mut self, tuple: FiveTuple, msg: &Message<'_>, auth: &AuthOk) -> Option<AllocId> {
+        let Some(&id) = self.alloc_by_tuple.get(&tuple) else {
+            self.error(tuple, msg, ErrorCode::ALLOCATION_MISMATCH, Some(auth));
+            return None;
+        };
+        let owner_matches = self.allocs.get(id).is_some_and(|a| a.username == auth.username);
+        if !owner_matches {
+            self.error(tuple, msg, ErrorCode::WRONG_CREDENTIALS, Some(auth));
+            return None;
+        }
+        Some(id)
+    }
+
+    fn desired_lifetime(&self, requested: Option<u32>) -> Duration {
+        let max = self.cfg.max_lifetime;
+        let default = self.cfg.default_lifetime.min(max);
+        match requested {
+            None => default,
+            Some(s) => {
+                let d = Duration::from_secs(u64::from(s)).min(max);
+                if d > default { d } else { default }
+            }
+        }
+    }
+
+    fn handle_allocate(
+        &mut self,
+        now: Instant,
+        unix_now: u64,
+        tuple: FiveTuple,
+        msg: &Message<'_>,
+        host: &mut dyn RelayHost,
+    ) {
+        if !self.cfg.alternate_servers.is_empty() {
+            let alt = self.cfg.alternate_servers[self.next_alternate % self.cfg.alternate_servers.len()];
+            self.next_alternate = self.next_alternate.wrapping_add(1);
+            self.reply(tuple, msg, Class::Error, None, |w| {
+                w.add_error_code(ErrorCode::TRY_ALTERNATE, "");
+                w.add_address(AttrType::ALTERNATE_SERVER, alt);
+            });
+            return;
+        }
+        let Some(auth) = self.authenticate(now, unix_now, tuple, msg) else { return };
+        if self.reject_unknown(tuple, msg, Some(&auth)) {
+            return;
+        }
+        if let Some(&id) = self.alloc_by_tuple.get(&tuple) {
+            // RFC 8656 §7.2 and coturn: a retransmitted Allocate gets the original success.
+            let resend = self
+                .allocs
+                .get(id)
+                .filter(|a| a.allocate_tid == msg.transaction_id() && a.username == auth.username)
+                .map(|a| a.allocate_response.clone());
+            match resend {
+                Some(data) => self.transmits.push_back(Transmit { to: tuple, data }),
+                None => self.error(tuple, msg, ErrorCode::ALLOCATION_MISMATCH, Some(&auth)),
+            }
+            return;
+        }
+        match msg.requested_transport() {
+            Ok(Some(PROTO_UDP)) if !self.cfg.no_udp_relay => {}
+            Ok(Some(_)) => return self.error(tuple, msg, ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL, Some(&auth)),
+            _ => return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth)),
+        }
+        let (Ok(even), Ok(token), Ok(aaf)) =
+            (msg.even_port(), msg.reservation_token(), msg.additional_address_family())
+        else {
+            return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
+        };
+        let raf = match msg.requested_address_family() {
+            Ok(f) => f,
+            Err(crate::stun::attr::AttrError::BadFamily(_)) => {
+                return self.error(tuple, msg, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, Some(&auth));
+            }
+            Err(_) => return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth)),
+        };
+        let conflicting = (token.is_some() && (even.is_some() || raf.is_some() || aaf.is_some()))
+            || (raf.is_some() && aaf.is_some())
+            || aaf == Some(FAMILY_IPV4);
+        if conflicting {
+            return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
+        }
+        let dont_fragment = msg.dont_fragment();
+        let opts = RelayOptions { dont_fragment };
+
+        // Families and relay IPs.
+        let (primary, dual) = match (raf, aaf) {
+            (Some(FAMILY_IPV6), _) => (FAMILY_IPV6, false),
+            (_, Some(FAMILY_IPV6)) => (FAMILY_IPV4, true),
+            _ => (FAMILY_IPV4, false),
+        };
+        let Some(primary_ip) = self.pick_relay_ip(tuple, primary) else {
+            return self.error(tuple, msg, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, Some(&auth));
+        };
+        let secondary_ip = if dual { self.pick_relay_ip(tuple, FAMILY_IPV6) } else { None };
+
+        if let Err(q) = host.acquire_quota(&auth.quota_user) {
+            self.stats.quota_rejections += 1;
+            tracing::info!(target: "relay", %tuple, quota = ?q, "allocation refused: quota");
+            return self.error(tuple, msg, ErrorCode::ALLOCATION_QUOTA_REACHED, Some(&auth));
+        }
+
+        let mut relays: Vec<(SocketAddr, IpAddr)> = Vec::with_capacity(2);
+        let mut new_reservation = None;
+        let ok = if let Some(tok) = token {
+            // The port was reserved by this or another worker; the host knows which.
+            let mine = self.reservations.remove(&tok);
+            match host.claim_reservation(tok, now, opts) {
+                Some(addr) => {
+                    let public = self.public_ip(addr.ip());
+                    relays.push((addr, public));
+                    true
+                }
+                None => {
+                    if let Some(port) = mine {
+                        self.ports.release(port);
+                    }
+                    false
+                }
+            }
+        } else {
+            let wish = match even {
+                Some(true) => PortWish::EvenPair,
+                Some(false) => PortWish::Even,
+                None => PortWish::Any,
+            };
+            match self.bind_relay(primary_ip.local, wish, opts, host) {
+                Some(port) => {
+                    relays.push((SocketAddr::new(primary_ip.local, port), primary_ip.public));
+                    if wish == PortWish::EvenPair {
+                        let tok = self.rng.next_u64();
+                        let next = SocketAddr::new(primary_ip.local, port + 1);
+                        let until = now + RESERVATION_LIFETIME;
+                        host.reserve(tok, next, until);
+                        self.reservations.insert(tok, port + 1);
+                        self.timers.push(until, TimerKind::Reservation(tok));
+                        new_reservation = Some(tok);
+                    }
+                    true
+                }
+                None => false,
+            }
+        };
+        // A dual allocation keeps its IPv4 relay when no IPv6 port can be had; the response
+        // says why with ADDRESS-ERROR-CODE (RFC 8656 §7.2).
+        if ok
+            && let Some(ip) = secondary_ip
+            && let Some(port) = self.bind_relay(ip.local, PortWish::Any, opts, host)
+        {
+            relays.push((SocketAddr::new(ip.local, port), ip.public));
+        }
+        if !ok {
+            host.release_quota(&auth.quota_user);
+            self.stats.capacity_rejections += 1;
+            return self.error(tuple, msg, ErrorCode::INSUFFICIENT_CAPACITY, Some(&auth));
+        }
+
+        let lifetime = self.desired_lifetime(msg.lifetime().ok().flatten());
+        let id = self.allocs.next_id();
+        let public_relays: Vec<SocketAddr> = relays.iter().map(|(a, p)| SocketAddr::new(*p, a.port())).collect();
+        let local_relays: Vec<SocketAddr> = relays.iter().map(|(a, _)| *a).collect();
+        let family_error = dual && local_relays.len() < 2;
+        let response = self.reply(tuple, msg, Class::Success, Some(&auth), |w| {
+            for r in &public_relays {
+                w.add_xor_address(AttrType::XOR_RELAYED_ADDRESS, *r);
+            }
+            if family_error {
+                w.add_with(AttrType::ADDRESS_ERROR_CODE, 4, |v| {
+                    v.copy_from_slice(&[FAMILY_IPV6, 0, 4, 40]);
+                });
+            }
+            w.add_u32(AttrType::LIFETIME, lifetime.as_secs() as u32);
+            if let Some(tok) = new_reservation {
+                w.add_u64(AttrType::RESERVATION_TOKEN, tok);
+            }
+            w.add_xor_address(AttrType::XOR_MAPPED_ADDRESS, tuple.client);
+        });
+        let expires = now + lifetime;
+        self.allocs.insert(Allocation {
+            id,
+            tuple,
+            username: auth.username.clone(),
+            quota_user: auth.quota_user.clone(),
+            relays: local_relays.clone(),
+            public_relays,
+            created: now,
+            expires,
+            allocate_tid: msg.transaction_id(),
+            allocate_response: response.unwrap_or_default(),
+            permissions: FxHashMap::default(),
+            channels: FxHashMap::default(),
+            channel_by_peer: FxHashMap::default(),
+            bytes_to_peer: 0,
+            bytes_from_peer: 0,
+            packets_to_peer: 0,
+            packets_from_peer: 0,
+        });
+        self.alloc_by_tuple.insert(tuple, id);
+        for r in &local_relays {
+            self.alloc_by_relay.insert(*r, id);
+        }
+        self.timers.push(expires, TimerKind::Allocation(id));
+        self.stats.allocations_created[transport_index(tuple.transport)] += 1;
+        tracing::info!(target: "relay", %tuple, id = id.as_u64(), relays = ?local_relays, user = %auth.username.escape_debug(), lifetime = lifetime.as_secs(), "allocation created");
+        self.push_event(Event::AllocationCreated { id, tuple, relays: local_relays, username: auth.username });
+    }
+
+    /// Picks a relay IP of `family`: round-robin over `relay-ip`, or the address the client
+    /// reached when none is configured.
+    fn pick_relay_ip(&mut self, tuple: FiveTuple, family: u8) -> Option<RelayIp> {
+        let want_v4 = family == FAMILY_IPV4;
+        if self.cfg.relay_ips.is_empty() {
+            let ip = tuple.server.ip();
+            return (ip.is_ipv4() == want_v4).then_some(RelayIp { local: ip, public: ip });
+        }
+        let n = self.cfg.relay_ips.len();
+        for k in 0..n {
+            let r = self.cfg.relay_ips[(self.next_relay_ip + k) % n];
+            if r.local.is_ipv4() == want_v4 {
+                self.next_relay_ip = (self.next_relay_ip + k + 1) % n;
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    fn public_ip(&self, local: IpAddr) -> IpAddr {
+        self.cfg.relay_ips.iter().find(|r| r.local == local).map_or(local, |r| r.public)
+    }
+
+    /// Takes a port from this worker's slice and has the host bind it, retrying on ports that
+    /// another process holds.
+    fn bind_relay(&mut self, ip: IpAddr, wish: PortWish, opts: RelayOptions, host: &mut dyn RelayHost) -> Option<u16> {
+        let mut skip = [0u16; BIND_ATTEMPTS];
+        for attempt in 0..BIND_ATTEMPTS {
+            let start = self.rng.next_u64();
+            let port = self.ports.take(wish, start, &skip[..attempt])?;
+            match host.open_relay(SocketAddr::new(ip, port), opts) {
+                Ok(()) => return Some(port),
+                Err(e) => {
+                    tracing::debug!(target: "relay", %ip, port, error = ?e, "relay port unavailable");
+                    self.ports.release(port);
+                    if wish == PortWish::EvenPair {
+                        self.ports.release(port + 1);
+                    }
+                    skip[attempt] = port;
+                    if e == RelayOpenError::Other {
+                        return None;
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn handle_refresh(
+        &mut self,
+        now: Instant,
+        unix_now: u64,
+        tuple: FiveTuple,
+        msg: &Message<'_>,
+        host: &mut dyn RelayHost,
+    ) {
+        let Some(auth) = self.authenticate(now, unix_now, tuple, msg) else { return };
+        if self.reject_unknown(tuple, msg, Some(&auth)) {
+            return;
+        }
+        let Some(id) = self.owned_allocation(tuple, msg, &auth) else { return };
+        let Ok(requested) = msg.lifetime() else {
+            return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
+        };
+        match msg.requested_address_family() {
+            Ok(None) => {}
+            Ok(Some(f)) => {
+                let has =
+                    self.allocs.get(id).is_some_and(|a| a.relays.iter().any(|r| r.is_ipv4() == (f == FAMILY_IPV4)));
+                if !has {
+                    return self.error(tuple, msg, ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH, Some(&auth));
+                }
+            }
+            Err(_) => return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth)),
+        }
+        if requested == Some(0) {
+            self.delete_allocation(id, DeleteReason::Refreshed, host);
+            self.reply(tuple, msg, Class::Success, Some(&auth), |w| {
+                w.add_u32(AttrType::LIFETIME, 0);
+            });
+            return;
+        }
+        let lifetime = self.desired_lifetime(requested);
+        let expires = now + lifetime;
+        if let Some(a) = self.allocs.get_mut(id) {
+            a.expires = expires;
+        }
+        self.timers.push(expires, TimerKind::Allocation(id));
+        self.reply(tuple, msg, Class::Success, Some(&auth), |w| {
+            w.add_u32(AttrType::LIFETIME, lifetime.as_secs() as u32);
+        });
+    }
+
+    fn handle_create_permission(&mut self, now: Instant, unix_now: u64, tuple: FiveTuple, msg: &Message<'_>) {
+        let Some(auth) = self.authenticate(now, unix_now, tuple, msg) else { return };
+        if self.reject_unknown(tuple, msg, Some(&auth)) {
+            return;
+        }
+        let Some(id) = self.owned_allocation(tuple, msg, &auth) else { return };
+        let mut peers: Vec<SocketAddr> = Vec::new();
+        for p in msg.xor_peer_addresses() {
+            match p {
+                Ok(p) => peers.push(p),
+                Err(_) => return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth)),
+            }
+        }
+        if peers.is_empty() {
+            return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
+        }
+        // All or nothing: one refused address refuses the request and installs nothing. The
+        // policy comes first so that every encoding of a refused address gets the same 403.
+        for p in &peers {
+            if let Err(reason) = self.policy.check_ip(p.ip()) {
+                self.deny(tuple, *p, reason);
+                return self.error(tuple, msg, ErrorCode::FORBIDDEN, Some(&auth));
+            }
+        }
+        let Some(a) = self.allocs.get(id) else { return };
+        if peers.iter().any(|p| !a.has_family(p.ip())) {
+            return self.error(tuple, msg, ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH, Some(&auth));
+        }
+        let Some(a) = self.allocs.get(id) else { return };
+        let new = peers.iter().filter(|p| !a.permissions.contains_key(&p.ip())).count();
+        if a.permissions.len() + new > self.cfg.max_permissions {
+            return self.error(tuple, msg, ErrorCode::INSUFFICIENT_CAPACITY, Some(&auth));
+        }
+        let until = now + self.cfg.permission_lifetime;
+        for p in &peers {
+            self.refresh_permission(id, p.ip(), until);
+        }
+        self.reply(tuple, msg, Class::Success, Some(&auth), |_| {});
+    }
+
+    fn refresh_permission(&mut self, id: AllocId, ip: IpAddr, until: Instant) {
+        let Some(a) = self.allocs.get_mut(id) else { return };
+        a.permissions.insert(ip, until);
+        for (&peer, &number) in &a.channel_by_peer {
+            if peer.ip() != ip {
+                continue;
+            }
+            if let Some(&slot) = a.channels.get(&number)
+                && let Some(Some(ch)) = self.channels.get_mut(slot as usize)
+            {
+                ch.permission_expires = until;
+            }
+        }
+        self.timers.push(until, TimerKind::Permission(id, ip));
+    }
+
+    fn handle_channel_bind(&mut self, now: Instant, unix_now: u64, tuple: FiveTuple, msg: &Message<'_>) {
+        let Some(auth) = self.authenticate(now, unix_now, tuple, msg) else { return };
+        if self.reject_unknown(tuple, msg, Some(&auth)) {
+            return;
+        }
+        let Some(id) = self.owned_allocation(tuple, msg, &auth) else { return };
+        let (Ok(Some(number)), Ok(Some(peer))) = (msg.channel_number(), msg.xor_peer_address()) else {
+            return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
+        };
+        if !channel_data::is_valid_channel(number) {
+            return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
+        }
+        if let Err(reason) = self.policy.check(peer) {
+            self.deny(tuple, peer, reason);
+            return self.error(tuple, msg, ErrorCode::FORBIDDEN, Some(&auth));
+        }
+        let Some(a) = self.allocs.get(id) else { return };
+        let Some(relay) = a.relay_for(peer) else {
+            return self.error(tuple, msg, ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH, Some(&auth));
+        };
+        // RFC 8656 §11.2: a number bound to another peer, or a peer bound to another number, is
+        // refused; this holds through the 5-minute cool-down after expiry too.
+        let existing = a.channels.get(&number).copied();
+        if let Some(slot) = existing {
+            let same_peer = self.channels[slot as usize].as_ref().is_some_and(|c| c.peer == peer);
+            if !same_peer {
+                return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
+            }
+        }
+        if a.channel_by_peer.get(&peer).is_some_and(|n| *n != number) {
+            return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
+        }
+        if existing.is_none() && a.channels.len() >= self.cfg.max_channels {
+            return self.error(tuple, msg, ErrorCode::INSUFFICIENT_CAPACITY, Some(&auth));
+        }
+        let perm_until = now + self.cfg.permission_lifetime;
+        let expires = now + self.cfg.channel_lifetime;
+        let slot = match existing {
+            Some(slot) => {
+                if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
+                    ch.expires = expires;
+                    ch.cooling_until = None;
+                    ch.policy_epoch = self.policy_epoch;
+                }
+                slot
+            }
+            None => {
+                let ch = Channel {
+                    alloc: id,
+                    tuple,
+                    number,
+                    peer,
+                    relay,
+                    expires,
+                    permission_expires: perm_until,
+                    cooling_until: None,
+                    policy_epoch: self.policy_epoch,
+                };
+                let slot = match self.free_channels.pop() {
+                    Some(s) => {
+                        self.channels[s as usize] = Some(ch);
+                        s
+                    }
+                    None => {
+                        self.channels.push(Some(ch));
+                        (self.channels.len() - 1) as u32
+                    }
+                };
+                if let Some(a) = self.allocs.get_mut(id) {
+                    a.channels.insert(number, slot);
+                    a.channel_by_peer.insert(peer, number);
+                }
+                slot
+            }
+        };
+        self.channel_by_tuple_and_number.insert((tuple, number), slot);
+        self.channel_by_relay_and_peer.insert((relay, peer), slot);
+        self.refresh_permission(id, peer.ip(), perm_until);
+        self.timers.push(expires, TimerKind::Channel(id, number));
+        self.reply(tuple, msg, Class::Success, Some(&auth), |_| {});
+    }
+
+    fn channel_timer(&mut self, now: Instant, id: AllocId, number: u16) {
+        let Some(a) = self.allocs.get(id) else { return };
+        let Some(&slot) = a.channels.get(&number) else { return };
+        let Some(ch) = self.channels[slot as usize].clone() else { return };
+        match ch.cooling_until {
+            Some(until) if until <= now => {
+                // Cool-down over: the number and the peer are free again.
+                self.channels[slot as usize] = None;
+                self.free_channels.push(slot);
+                if let Some(a) = self.allocs.get_mut(id) {
+                    a.channels.remove(&number);
+                    a.channel_by_peer.remove(&ch.peer);
+                }
+            }
+            None if ch.expires <= now => {
+                let until = now + CHANNEL_COOLDOWN;
+                if let Some(Some(c)) = self.channels.get_mut(slot as usize) {
+                    c.cooling_until = Some(until);
+                }
+                self.channel_by_tuple_and_number.remove(&(ch.tuple, number));
+                self.channel_by_relay_and_peer.remove(&(ch.relay, ch.peer));
+                self.timers.push(until, TimerKind::Channel(id, number));
+            }
+            _ => {}
+        }
+    }
+
+    fn delete_allocation(&mut self, id: AllocId, reason: DeleteReason, host: &mut dyn RelayHost) {
+        let Some(a) = self.allocs.remove(id) else { return };
+        self.alloc_by_tuple.remove(&a.tuple);
+        for r in &a.relays {
+            self.alloc_by_relay.remove(r);
+            host.close_relay(*r);
+            self.ports.release(r.port());
+        }
+        for (&number, &slot) in &a.channels {
+            if let Some(ch) = self.channels[slot as usize].take() {
+                self.channel_by_tuple_and_number.remove(&(ch.tuple, number));
+                self.channel_by_relay_and_peer.remove(&(ch.relay, ch.peer));
+            }
+            self.free_channels.push(slot);
+        }
+        host.release_quota(&a.quota_user);
+        tracing::info!(target: "relay", tuple = %a.tuple, id = id.as_u64(), ?reason, "allocation deleted");
+        self.push_event(Event::AllocationDeleted { id, tuple: a.tuple, reason });
+    }
+}
+
+/// One allocation, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Its id.
+    pub id: AllocId,
+    /// The client's 5-tuple.
+    pub tuple: FiveTuple,
+    /// The authenticated username.
+    pub username: String,
+    /// Local relay addresses.
+    pub relays: Vec<SocketAddr>,
+    /// Relay addresses as the client was told them.
+    pub public_relays: Vec<SocketAddr>,
+    /// Time since creation.
+    pub age: Duration,
+    /// Time until expiry.
+    pub expires_in: Duration,
+    /// Payload bytes relayed client → peer.
+    pub bytes_to_peer: u64,
+    /// Payload bytes relayed peer → client.
+    pub bytes_from_peer: u64,
+    /// Datagrams relayed client → peer.
+    pub packets_to_peer: u64,
+    /// Datagrams relayed peer → client.
+    pub packets_from_peer: u64,
+    /// Installed permissions.
+    pub permissions: usize,
+    /// Bound (or cooling) channels.
+    pub channels: usize,
+}
+
+fn transport_index(t: Transport) -> usize {
+    match t {
+        Transport::Udp => 0,
+        Transport::Tcp => 1,
+        Transport::Tls => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests;
