@@ -200,13 +200,22 @@ pub fn settings(args: Args) -> Result<Settings, String> {
     Ok(s)
 }
 
-/// Reads the relay's `turnserver.conf` with the relay's own parser.
+/// Reads the relay's `turnserver.conf` with the relay's own parser (`relay-config`), so the
+/// sidecar and the relay can never read it differently.
 fn load_relay_config(path: &std::path::Path) -> Result<relay_config::Config, String> {
-    Err(format!(
-        "-c {}: reading turnserver.conf needs relay-config's parser, which this build does not have yet; pass \
-         --static-auth-secret and --turn-uri/--turn-host instead",
-        path.display()
-    ))
+    let loaded = relay_config::load_file(path).map_err(|e| format!("reading the relay config:\n{e}"))?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let cfg = loaded.config;
+    if !cfg.static_auth_secrets.is_empty() && !cfg.use_auth_secret {
+        return Err(format!(
+            "{} sets static-auth-secret but not use-auth-secret: the relay would refuse the TURN REST credentials \
+             the sidecar hands out; add use-auth-secret",
+            path.display()
+        ));
+    }
+    Ok(cfg)
 }
 
 #[cfg(test)]
@@ -258,6 +267,42 @@ mod tests {
         assert!(parse(&["--static-auth-secret", "s", "--turn-host", "h", "--room-code-length", "2"]).is_err());
         assert!(parse(&["--static-auth-secret", "s", "--turn-host", "h", "--listen", "nope"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn the_relay_config_gives_secret_and_uris() {
+        let dir = std::env::temp_dir().join(format!("tern-sidecar-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("turnserver.conf");
+        std::fs::write(
+            &conf,
+            "listening-ip=192.0.2.10\nlistening-port=3479\nexternal-ip=203.0.113.5\nrealm=example.org\n\
+             use-auth-secret\nstatic-auth-secret=conf-secret\nno-tls\n",
+        )
+        .unwrap();
+        let c = conf.to_str().unwrap();
+        let s = parse(&["-c", c]).unwrap();
+        assert_eq!(s.secret, Secret::new("conf-secret"));
+        assert_eq!(
+            s.turn_uris,
+            ["stun:203.0.113.5:3479", "turn:203.0.113.5:3479?transport=udp", "turn:203.0.113.5:3479?transport=tcp"]
+        );
+        // Flags win over the file.
+        let s = parse(&["-c", c, "--static-auth-secret", "flag-secret", "--turn-uri", "turn:x:1"]).unwrap();
+        assert_eq!((s.secret, s.turn_uris), (Secret::new("flag-secret"), vec!["turn:x:1".to_owned()]));
+        let s = parse(&["-c", c, "--turn-host", "turn.example.org"]).unwrap();
+        assert_eq!(s.turn_uris[0], "stun:turn.example.org:3479");
+
+        // static-auth-secret implies use-auth-secret, as in coturn.
+        std::fs::write(&conf, "static-auth-secret=conf-secret\nlistening-ip=192.0.2.10\n").unwrap();
+        assert!(parse(&["-c", c]).is_ok());
+        std::fs::write(&conf, "use-auth-secret\nlistening-ip=192.0.2.10\n").unwrap();
+        assert!(parse(&["-c", c]).unwrap_err().contains("no static-auth-secret"));
+        std::fs::write(&conf, "use-auth-secret\nstatic-auth-secret=x\n").unwrap();
+        assert!(parse(&["-c", c]).unwrap_err().contains("--turn-host"));
+        std::fs::write(&conf, "listening-port=notaport\n").unwrap();
+        assert!(parse(&["-c", c]).unwrap_err().contains("reading the relay config"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
