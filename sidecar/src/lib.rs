@@ -31,30 +31,52 @@ pub use server::{Server, ServerHandle};
 pub use settings::Settings;
 
 /// Entry points for the cargo-fuzz targets (`fuzz/fuzz_targets/sidecar_*.rs`) and the corpus
-/// replay test. Each must return normally on any input.
+/// replay test (`tests/fuzz_replay.rs`). Each must return normally on any input; the asserts
+/// are round-trip invariants of what the server forwards.
+#[doc(hidden)]
 pub mod fuzzing {
-    /// Parses a client frame of the JSON protocol.
+    use crate::protocol::{ClientMessage, encode_signal};
+    use crate::sio::{EioPacket, SioPacket, SioType, event};
+
+    /// Parses a client frame of the JSON protocol; a parsed `signal` must forward as valid JSON
+    /// carrying the same `data` bytes.
     pub fn json_message(data: &[u8]) {
-        if let Ok(text) = std::str::from_utf8(data) {
-            let _ = crate::protocol::ClientMessage::parse(text);
+        let Ok(text) = std::str::from_utf8(data) else { return };
+        if let Ok(ClientMessage::Signal { data }) = ClientMessage::parse(text) {
+            let out = encode_signal("0123456789abcdef", data);
+            let back: serde_json::Value = serde_json::from_str(&out).expect("forwarded signal is JSON");
+            assert_eq!(back["from"], "0123456789abcdef");
+            assert!(out.ends_with(&format!(",\"data\":{}}}", data.get())));
         }
     }
 
-    /// Parses an Engine.IO packet and, for messages, the Socket.IO packet inside, then the event.
+    /// Parses an Engine.IO packet and the Socket.IO packet inside; a parsed EVENT must re-encode
+    /// to a packet that parses to the same event.
     pub fn sio_packet(data: &[u8]) {
-        if let Ok(text) = std::str::from_utf8(data)
-            && let Ok(crate::sio::EioPacket::Message(m)) = crate::sio::EioPacket::parse(text)
-            && let Ok(p) = crate::sio::SioPacket::parse(m)
-        {
-            let _ = p.event();
-            let _ = p.connect_token();
-        }
+        let Ok(text) = std::str::from_utf8(data) else { return };
+        let Ok(EioPacket::Message(m)) = EioPacket::parse(text) else { return };
+        let Ok(p) = SioPacket::parse(m) else { return };
+        let _ = p.connect_token();
+        let Ok(ev) = p.event() else { return };
+        let args: Vec<&str> = ev.args.iter().map(|a| a.get()).collect();
+        let wire = event(p.nsp, &ev.name, &args);
+        let EioPacket::Message(m2) = EioPacket::parse(&wire).expect("re-encoded packet parses") else {
+            panic!("re-encoded packet is not a message")
+        };
+        let p2 = SioPacket::parse(m2).expect("re-encoded Socket.IO packet parses");
+        assert_eq!((p2.kind, p2.nsp, p2.ack), (SioType::Event, p.nsp, None));
+        let ev2 = p2.event().expect("re-encoded event parses");
+        assert_eq!(ev2.name, ev.name);
+        assert_eq!(ev2.args.iter().map(|a| a.get()).collect::<Vec<_>>(), args);
     }
 
     /// Parses an HTTP request head and routes it (no I/O).
     pub fn http_head(data: &[u8]) {
         if let Ok(Some(req)) = crate::http::Request::parse(data) {
+            assert!(req.head_len <= data.len());
             let _ = crate::http::route(&req);
+            let _ = req.query_param("token");
+            let _ = req.bearer();
         }
     }
 }
