@@ -271,13 +271,28 @@ impl Flusher {
 }
 
 /// The read side of a connection for tungstenite: reads go to the socket, writes vanish (see the
-/// module header).
+/// module header). It also holds the frames this connection's thread forwarded since it last
+/// ran out of input ([`Deferred`]): tungstenite calls `read` only when its buffer holds no
+/// complete frame, which is exactly when the batch should go out. Several messages that arrived
+/// in one segment then leave in one `send` per recipient instead of one each.
 #[derive(Debug)]
-pub struct ReadHalf(pub TcpStream);
+pub struct ReadHalf {
+    stream: TcpStream,
+    /// Frames waiting for this thread's next read.
+    pub deferred: Deferred,
+}
+
+impl ReadHalf {
+    /// Wraps the read side of `stream`.
+    pub fn new(stream: TcpStream) -> Self {
+        ReadHalf { stream, deferred: Deferred::default() }
+    }
+}
 
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        self.deferred.flush();
+        self.stream.read(buf)
     }
 }
 
@@ -288,6 +303,40 @@ impl Write for ReadHalf {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Frames one thread queued for other connections, coalesced per recipient and sent on
+/// [`Deferred::flush`]. Order per recipient is kept; the owner flushes before anything it sends
+/// directly, so its own messages never overtake its forwarded ones.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    batches: Vec<(Arc<Conn>, Vec<u8>)>,
+    bytes: usize,
+}
+
+/// A batch larger than this goes out at once.
+const MAX_DEFERRED: usize = 64 * 1024;
+
+impl Deferred {
+    /// Queues `frame` for `to`.
+    pub fn push(&mut self, to: &Arc<Conn>, frame: &[u8]) {
+        match self.batches.iter_mut().find(|(c, _)| Arc::ptr_eq(c, to)) {
+            Some((_, b)) => b.extend_from_slice(frame),
+            None => self.batches.push((Arc::clone(to), frame.to_vec())),
+        }
+        self.bytes += frame.len();
+        if self.bytes > MAX_DEFERRED {
+            self.flush();
+        }
+    }
+
+    /// Sends every batch.
+    pub fn flush(&mut self) {
+        for (c, b) in self.batches.drain(..) {
+            c.send_frame_bytes(&b);
+        }
+        self.bytes = 0;
     }
 }
 

@@ -374,7 +374,7 @@ fn upgrade(sh: &Arc<Shared>, mut stream: TcpStream, ip: IpAddr, req: &Request, r
         .max_write_buffer_size(s.max_write_buffer)
         .max_message_size(Some(s.max_message_size))
         .max_frame_size(Some(s.max_message_size));
-    let ws = WebSocket::from_partially_read(ReadHalf(stream), rest, Role::Server, Some(config));
+    let ws = WebSocket::from_partially_read(ReadHalf::new(stream), rest, Role::Server, Some(config));
     tracing::debug!(conn = id, %ip, ?dialect, "websocket open");
     let mut reader = Reader { sh: Arc::clone(sh), conn: Arc::clone(&conn), ws, live: Liveness::new(Instant::now()) };
     match dialect {
@@ -416,7 +416,7 @@ struct Reader {
 impl Reader {
     /// Reads one message, or `None` on a read timeout. Handles control frames. `Err` ends the
     /// connection with the flow given.
-    fn next_text(&mut self, dialect: Dialect) -> Result<Option<String>, Flow> {
+    fn next_text(&mut self, dialect: Dialect) -> Result<Option<tungstenite::Utf8Bytes>, Flow> {
         let s = &self.sh.settings;
         let now = Instant::now();
         if self.live.awaiting_since.is_some_and(|t| now.duration_since(t) >= s.ping_timeout) {
@@ -458,7 +458,7 @@ impl Reader {
         };
         self.live.awaiting_since = None;
         match msg {
-            Message::Text(t) => Ok(Some(t.as_str().to_owned())),
+            Message::Text(t) => Ok(Some(t)),
             Message::Binary(_) => {
                 if dialect == Dialect::Json {
                     self.send_error(
@@ -504,15 +504,18 @@ impl Reader {
                 Err(flow) => break flow,
             };
             if let Err(refusal) = self.handle_json(&mut slot, &text) {
+                self.ws.get_mut().deferred.flush();
                 self.send_error(&RoomKind::Json, refusal);
             }
         };
+        self.ws.get_mut().deferred.flush();
         slot.leave(&self.sh);
         self.close(flow);
     }
 
-    fn handle_json(&self, slot: &mut Slot, text: &str) -> Result<(), Refusal> {
-        let sh = &self.sh;
+    fn handle_json(&mut self, slot: &mut Slot, text: &str) -> Result<(), Refusal> {
+        let sh = Arc::clone(&self.sh);
+        let sh = &*sh;
         let msg = match ClientMessage::parse(text) {
             Ok(m) => m,
             Err(e) => {
@@ -524,11 +527,16 @@ impl Reader {
             }
         };
         let now = Instant::now();
+        if !matches!(msg, ClientMessage::Signal { .. }) {
+            // Anything this thread sends directly must not overtake what it forwarded.
+            self.ws.get_mut().deferred.flush();
+        }
         match msg {
             ClientMessage::Create => slot.create(sh, &self.conn, now).map(drop),
             ClientMessage::Join { code } => slot.join(sh, &self.conn, &code, now).map(drop),
             ClientMessage::Signal { data } => {
-                slot.forward(sh, &text_frame(&protocol::encode_signal(&slot.id, data))).map(drop)
+                let frame = text_frame(&protocol::encode_signal(&slot.id, data));
+                slot.forward(sh, &frame, &mut self.ws.get_mut().deferred).map(drop)
             }
             ClientMessage::Leave => {
                 slot.leave(sh);
@@ -571,13 +579,14 @@ impl Reader {
                 other => break other,
             }
         };
+        self.ws.get_mut().deferred.flush();
         for (_, slot) in &mut slots {
             slot.leave(&self.sh);
         }
         self.close(flow);
     }
 
-    fn handle_sio(&self, slots: &mut Vec<(Arc<str>, Slot)>, authed: bool, text: &str) -> Flow {
+    fn handle_sio(&mut self, slots: &mut Vec<(Arc<str>, Slot)>, authed: bool, text: &str) -> Flow {
         let packet = match EioPacket::parse(text) {
             Ok(EioPacket::Message(m)) => m,
             Ok(EioPacket::Ping(d)) => {
@@ -595,7 +604,12 @@ impl Reader {
             }
             Err(_) => return Flow::Close(CloseCode::Invalid, "not a Socket.IO packet"),
         };
-        let sh = &self.sh;
+        let sh = Arc::clone(&self.sh);
+        let sh = &*sh;
+        if p.kind != SioType::Event {
+            // Anything this thread sends directly must not overtake what it forwarded.
+            self.ws.get_mut().deferred.flush();
+        }
         match p.kind {
             SioType::Connect => {
                 if let Some((_, slot)) = slots.iter().find(|(n, _)| &**n == p.nsp) {
@@ -645,6 +659,7 @@ impl Reader {
                     (Ok(args), Some(id)) => self.conn.send_text(&sio::ack(p.nsp, id, &args)),
                     (Ok(_), None) => {}
                     (Err(r), ack) => {
+                        self.ws.get_mut().deferred.flush();
                         self.send_error(&slot.kind, r);
                         if let Some(id) = ack {
                             let e =
@@ -660,13 +675,18 @@ impl Reader {
     }
 
     /// Runs one event of the seed's flow; returns the ack arguments.
-    fn sio_event(&self, slot: &mut Slot, ev: &sio::Event<'_>) -> Result<Vec<String>, Refusal> {
-        let sh = &self.sh;
+    fn sio_event(&mut self, slot: &mut Slot, ev: &sio::Event<'_>) -> Result<Vec<String>, Refusal> {
+        let sh = Arc::clone(&self.sh);
+        let sh = &*sh;
         let now = Instant::now();
         let nsp = match &slot.kind {
             RoomKind::SocketIo(n) => Arc::clone(n),
             RoomKind::Json => return Err((ErrorCode::BadMessage, "wrong dialect")),
         };
+        if matches!(&*ev.name, "TV_INIT" | "JOIN_ROOM" | "LEAVE_ROOM") {
+            // These send to the others directly: what was forwarded before goes first.
+            self.ws.get_mut().deferred.flush();
+        }
         match &*ev.name {
             "TV_INIT" => {
                 let code = slot.create(sh, &self.conn, now)?;
@@ -691,7 +711,7 @@ impl Reader {
                     other => other,
                 };
                 let args: Vec<&str> = ev.args.iter().map(|a| a.get()).collect();
-                slot.forward(sh, &text_frame(&sio::event(&nsp, out, &args)))?;
+                slot.forward(sh, &text_frame(&sio::event(&nsp, out, &args)), &mut self.ws.get_mut().deferred)?;
                 Ok(vec![])
             }
         }

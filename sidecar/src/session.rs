@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use subtle::ConstantTimeEq;
 
-use crate::conn::{Conn, text_frame};
+use crate::conn::{Conn, Deferred, text_frame};
 use crate::creds::{ice_servers, unix_now};
 use crate::limits::JoinThrottled;
 use crate::protocol::{self, ErrorCode, ServerEvent};
@@ -112,12 +112,12 @@ impl Slot {
         Ok(code)
     }
 
-    /// Sends an encoded frame to the other members of the room. Returns how many got it.
-    pub fn forward(&self, sh: &Shared, frame: &[u8]) -> Result<usize, Refusal> {
+    /// Queues an encoded frame for the other members of the room. Returns how many will get it.
+    pub fn forward(&self, sh: &Shared, frame: &[u8], out: &mut Deferred) -> Result<usize, Refusal> {
         let room = self.current_room().ok_or(NOT_IN_ROOM)?;
         let mut n = 0;
         if !room.for_each_other(&self.id, |c| {
-            c.send_frame_bytes(frame);
+            out.push(c, frame);
             n += 1;
         }) {
             return Err(NOT_IN_ROOM);

@@ -99,7 +99,8 @@ impl Client {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(READ_TIMEOUT))?;
-        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+        // Frames queued with `queue` leave together on `flush`, as a browser's burst of candidates does.
+        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(64 * 1024);
         let (ws, _) = tungstenite::client::client_with_config(format!("ws://{addr}{path}"), stream, Some(config))
             .map_err(|e| io::Error::other(format!("handshake: {e}")))?;
         let mut c = Client { ws, dialect };
