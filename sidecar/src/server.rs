@@ -48,6 +48,8 @@ pub struct Shared {
     /// Messages forwarded to other members.
     pub relayed: AtomicU64,
     flusher: Sender<Arc<Conn>>,
+    closer: Sender<(Instant, TcpStream)>,
+    closer_rx: crossbeam_channel::Receiver<(Instant, TcpStream)>,
     next_id: AtomicU64,
     stop: AtomicBool,
     started: Instant,
@@ -75,7 +77,10 @@ impl Server {
         let listener = TcpListener::bind(settings.listen)?;
         let (flusher, tx) = Flusher::new(settings.write_timeout);
         let now = Instant::now();
+        let (closer, closer_rx) = crossbeam_channel::bounded(1024);
         let shared = Arc::new(Shared {
+            closer,
+            closer_rx,
             rooms: Rooms::new(settings.room_code_length, settings.room_ttl, settings.max_room_members),
             conns: Arc::new(ConnLimits::new(settings.max_connections, settings.max_connections_per_ip)),
             joins: JoinLimiter::new(settings.max_joins_per_minute, settings.max_failed_joins_per_minute, now),
@@ -119,6 +124,8 @@ impl Server {
         thread::Builder::new().name("flush".into()).stack_size(CONN_STACK).spawn(move || flusher.run())?;
         let sh = Arc::clone(&self.shared);
         thread::Builder::new().name("sweep".into()).stack_size(CONN_STACK).spawn(move || sweep_loop(&sh))?;
+        let rx = self.shared.closer_rx.clone();
+        thread::Builder::new().name("close".into()).stack_size(CONN_STACK).spawn(move || closer_loop(&rx))?;
         Ok(())
     }
 }
@@ -192,7 +199,7 @@ fn accept_loop(listener: &TcpListener, sh: &Arc<Shared>) {
                     ConnRefused::PerIp => (429, "too-many-connections", "too many connections from your address"),
                 };
                 tracing::debug!(%ip, ?why, "connection refused");
-                refuse(stream, status, code, msg);
+                refuse(sh, stream, status, code, msg);
                 continue;
             }
         };
@@ -205,17 +212,38 @@ fn accept_loop(listener: &TcpListener, sh: &Arc<Shared>) {
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start a connection thread");
             if let Ok(s) = spare {
-                refuse(s, 503, "server-busy", "the server cannot take more connections right now");
+                refuse(sh, s, 503, "server-busy", "the server cannot take more connections right now");
             }
         }
     }
 }
 
-/// Answers a refused connection without blocking the accept loop.
-fn refuse(stream: TcpStream, status: u16, code: &str, msg: &str) {
+/// Answers a refused connection without blocking the accept loop. Closing a socket whose
+/// request was not read makes the kernel send a reset, which can destroy the answer before the
+/// client reads it; so the socket lingers a moment on the closer thread, which reads and drops
+/// the request first.
+fn refuse(sh: &Shared, stream: TcpStream, status: u16, code: &str, msg: &str) {
     let _ = stream.set_nonblocking(true);
     let _ = io::Write::write(&mut &stream, &http::quick_response(status, code, msg));
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    // When the closer is saturated the socket closes now; the refusal still stands.
+    let _ = sh.closer.try_send((Instant::now() + LINGER, stream));
+}
+
+/// How long a refused socket lingers before it is closed.
+const LINGER: Duration = Duration::from_millis(500);
+
+fn closer_loop(rx: &crossbeam_channel::Receiver<(Instant, TcpStream)>) {
+    let mut buf = [0u8; 4096];
+    while let Ok((at, stream)) = rx.recv() {
+        thread::sleep(at.saturating_duration_since(Instant::now()));
+        for _ in 0..4 {
+            match io::Read::read(&mut &stream, &mut buf) {
+                Ok(n) if n > 0 => continue,
+                _ => break,
+            }
+        }
+    }
 }
 
 fn handle_connection(sh: &Arc<Shared>, mut stream: TcpStream, ip: IpAddr) {

@@ -12,7 +12,13 @@ const turnUris = ['turn:127.0.0.1:3478?transport=udp', 'turn:127.0.0.1:3478?tran
 const app = express();
 app.get('/healthz', (_req, res) => res.json({ status: 'ok' }));
 const server = createServer(app);
-const io = new Server(server, { cors: { origin: '*' } });
+// PING_INTERVAL/PING_TIMEOUT (ms) match the sidecar's in the benchmark, whose clients only
+// read when they expect a message.
+const io = new Server(server, {
+  cors: { origin: '*' },
+  pingInterval: Number(process.env.PING_INTERVAL || 25000),
+  pingTimeout: Number(process.env.PING_TIMEOUT || 20000),
+});
 const rooms = new Map(); // code -> Set of socket ids
 
 const iceServers = () => {
