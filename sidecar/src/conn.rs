@@ -50,7 +50,7 @@ pub struct Conn {
     pub id: u64,
     /// The client's address.
     pub ip: IpAddr,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     out: Mutex<Outbox>,
     dead: AtomicBool,
     max_write_buffer: usize,
@@ -68,8 +68,14 @@ struct Outbox {
 }
 
 impl Conn {
-    /// Wraps the write side of `stream`.
-    pub fn new(id: u64, ip: IpAddr, stream: TcpStream, max_write_buffer: usize, flusher: Sender<Arc<Conn>>) -> Self {
+    /// Wraps the write side of `stream` (shared with the reader: one descriptor per connection).
+    pub fn new(
+        id: u64,
+        ip: IpAddr,
+        stream: Arc<TcpStream>,
+        max_write_buffer: usize,
+        flusher: Sender<Arc<Conn>>,
+    ) -> Self {
         Conn {
             id,
             ip,
@@ -151,7 +157,7 @@ impl Conn {
         if out.kill.is_none() && out.pending.len() > out.sent {
             let _ = self.stream.set_write_timeout(Some(timeout));
             let (start, end) = (out.sent, out.pending.len());
-            let _ = (&self.stream).write_all(&out.pending[start..end]);
+            let _ = (&*self.stream).write_all(&out.pending[start..end]);
         }
         out.pending = Vec::new();
         out.sent = 0;
@@ -178,7 +184,7 @@ impl Conn {
 
     /// Sends what the kernel takes without blocking.
     fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
-        let sock = SockRef::from(&self.stream);
+        let sock = SockRef::from(&*self.stream);
         let mut done = 0;
         while done < buf.len() {
             match sock.send_with_flags(&buf[done..], libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
@@ -277,14 +283,14 @@ impl Flusher {
 /// in one segment then leave in one `send` per recipient instead of one each.
 #[derive(Debug)]
 pub struct ReadHalf {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     /// Frames waiting for this thread's next read.
     pub deferred: Deferred,
 }
 
 impl ReadHalf {
     /// Wraps the read side of `stream`.
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: Arc<TcpStream>) -> Self {
         ReadHalf { stream, deferred: Deferred::default() }
     }
 }
@@ -292,7 +298,7 @@ impl ReadHalf {
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.deferred.flush();
-        self.stream.read(buf)
+        (&*self.stream).read(buf)
     }
 }
 
@@ -398,7 +404,7 @@ mod tests {
         let (server_side, _) = l.accept().unwrap();
         let (flusher, tx) = Flusher::new(Duration::from_secs(10));
         std::thread::spawn(move || flusher.run());
-        let conn = Arc::new(Conn::new(1, "127.0.0.1".parse().unwrap(), server_side, 256 * 1024, tx));
+        let conn = Arc::new(Conn::new(1, "127.0.0.1".parse().unwrap(), Arc::new(server_side), 256 * 1024, tx));
         let msg = "x".repeat(16 * 1024);
         let t0 = Instant::now();
         let mut sent = 0;

@@ -309,6 +309,6 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (tx, _rx) = crossbeam_channel::unbounded();
-        Member { id: id.into(), conn: Arc::new(Conn::new(0, "127.0.0.1".parse().unwrap(), s, 1024, tx)) }
+        Member { id: id.into(), conn: Arc::new(Conn::new(0, "127.0.0.1".parse().unwrap(), Arc::new(s), 1024, tx)) }
     }
 }

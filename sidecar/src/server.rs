@@ -8,8 +8,8 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,16 @@ impl Server {
 
     /// Serves until the process ends.
     pub fn run(self) -> io::Result<()> {
+        if let Some(limit) = open_file_limit()
+            && limit < self.shared.settings.max_connections as u64 + 64
+        {
+            tracing::warn!(
+                limit,
+                max_connections = self.shared.settings.max_connections,
+                "the open-file limit is below --max-connections: raise it (ulimit -n, LimitNOFILE=) or lower \
+                 --max-connections; connections past the limit are refused"
+            );
+        }
         let shared = Arc::clone(&self.shared);
         let listener = self.listener.try_clone()?;
         self.start_helpers()?;
@@ -173,6 +183,13 @@ impl Drop for ServerHandle {
     }
 }
 
+/// The soft open-file limit, from `/proc/self/limits`.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 fn accept_loop(listener: &TcpListener, sh: &Arc<Shared>) {
     for stream in listener.incoming() {
         if sh.stop.load(Ordering::Acquire) {
@@ -203,15 +220,20 @@ fn accept_loop(listener: &TcpListener, sh: &Arc<Shared>) {
                 continue;
             }
         };
-        let spare = stream.try_clone();
+        // The thread takes the stream only once it runs, so a failed spawn can still answer.
+        let handoff = Arc::new(Mutex::new(Some(stream)));
+        let theirs = Arc::clone(&handoff);
         let sh2 = Arc::clone(sh);
         let spawned = thread::Builder::new().name("conn".into()).stack_size(CONN_STACK).spawn(move || {
             let _slot = slot;
-            handle_connection(&sh2, stream, ip);
+            let stream = theirs.lock().ok().and_then(|mut s| s.take());
+            if let Some(stream) = stream {
+                handle_connection(&sh2, stream, ip);
+            }
         });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start a connection thread");
-            if let Ok(s) = spare {
+            if let Some(s) = handoff.lock().ok().and_then(|mut s| s.take()) {
                 refuse(sh, s, 503, "server-busy", "the server cannot take more connections right now");
             }
         }
@@ -393,9 +415,13 @@ fn upgrade(sh: &Arc<Shared>, mut stream: TcpStream, ip: IpAddr, req: &Request, r
     }
     let s = &sh.settings;
     let tick = (s.ping_interval.min(s.ping_timeout) / 4).clamp(Duration::from_millis(20), Duration::from_secs(5));
-    let (Ok(()), Ok(write_half)) = (stream.set_read_timeout(Some(tick)), stream.try_clone()) else { return };
+    if let Err(e) = stream.set_read_timeout(Some(tick)) {
+        tracing::debug!(%ip, error = %e, "cannot set the read timeout");
+        return;
+    }
+    let stream = Arc::new(stream);
     let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
-    let conn = Arc::new(Conn::new(id, ip, write_half, s.max_write_buffer, sh.flusher.clone()));
+    let conn = Arc::new(Conn::new(id, ip, Arc::clone(&stream), s.max_write_buffer, sh.flusher.clone()));
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)

@@ -260,10 +260,10 @@ fn run(o: &Opts) -> io::Result<()> {
     let t_connect = Instant::now();
     for i in 0..o.pairs {
         let mut a = Client::connect(&o.addr, o.dialect).map_err(|e| io::Error::other(format!("pair {i}: {e}")))?;
-        let code = a.create()?;
+        let code = a.create().map_err(|e| io::Error::other(format!("pair {i}: create: {e}")))?;
         let mut b = Client::connect(&o.addr, o.dialect).map_err(|e| io::Error::other(format!("pair {i}: {e}")))?;
         let t = Instant::now();
-        b.join(&code)?;
+        b.join(&code).map_err(|e| io::Error::other(format!("pair {i}: join: {e}")))?;
         pairing_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         pairs.push((a, b));
     }
