@@ -27,6 +27,18 @@ pub enum Origin {
     },
 }
 
+impl Origin {
+    /// Orders diagnostics for reading: file lines in order, then the command line, then the
+    /// configuration as a whole.
+    pub(crate) fn sort_key(&self) -> (u8, usize) {
+        match self {
+            Origin::File { line, .. } => (0, *line),
+            Origin::CommandLine => (1, 0),
+            Origin::Whole { .. } => (2, 0),
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

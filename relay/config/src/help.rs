@@ -57,15 +57,13 @@ fn option(s: &mut String, o: &OptionSpec) {
             let _ = write!(left, "[={}]", o.hint);
         }
     }
-    let mark = match o.status {
-        Status::Supported => String::new(),
-        st => format!(" [{}]", st.label()),
+    let mark = match (o.status, o.status.reason()) {
+        (Status::Supported, _) => String::new(),
+        (st, Some(reason)) => format!(" [{}: {reason}]", st.label()),
+        (st, None) => format!(" [{}]", st.label()),
     };
     let repeat = if o.repeatable { " Repeatable." } else { "" };
     line(s, &left, &format!("{}{repeat}{mark}", o.summary));
-    if let Some(reason) = o.status.reason() {
-        line(s, "", &format!("({reason})"));
-    }
 }
 
 fn line(s: &mut String, left: &str, right: &str) {

@@ -41,10 +41,22 @@ pub struct Loaded {
 }
 
 /// How a configuration was loaded, so it can be loaded again the same way.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Source {
     CommandLine { args: Vec<OsString>, cwd: PathBuf },
     File { path: PathBuf, cwd: PathBuf },
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The arguments may carry --static-auth-secret: count them, do not print them.
+        match self {
+            Source::CommandLine { args, cwd } => {
+                f.debug_struct("CommandLine").field("args", &args.len()).field("cwd", cwd).finish()
+            }
+            Source::File { path, cwd } => f.debug_struct("File").field("path", path).field("cwd", cwd).finish(),
+        }
+    }
 }
 
 impl Loaded {
@@ -178,6 +190,8 @@ pub(crate) fn run(args: &[OsString], cwd: &Path, check_files: bool) -> Result<Ou
     if cl.check_config {
         errors.append(&mut warnings);
     }
+    sort(&mut errors);
+    sort(&mut warnings);
     if !errors.is_empty() {
         return Err(ConfigError { errors, warnings });
     }
@@ -216,6 +230,8 @@ pub(crate) fn file_only(path: &Path, cwd: &Path, check_files: bool) -> Result<Lo
     all_errors.append(&mut errors);
     let mut all_warnings = lexed.warnings;
     all_warnings.append(&mut warnings);
+    sort(&mut all_errors);
+    sort(&mut all_warnings);
     if !all_errors.is_empty() {
         return Err(ConfigError { errors: all_errors, warnings: all_warnings });
     }
@@ -226,6 +242,11 @@ pub(crate) fn file_only(path: &Path, cwd: &Path, check_files: bool) -> Result<Lo
         config_file: Some(found.clone()),
         source: Source::File { path: found, cwd: cwd.to_path_buf() },
     })
+}
+
+/// File lines in order, then the command line, then the whole; stable within each.
+fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| d.origin.sort_key());
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {

@@ -10,13 +10,24 @@ use std::fmt;
 pub const MIN_CHANNEL: u16 = 0x4000;
 /// The highest channel number a client may bind (RFC 8656 §12 narrowed RFC 5766's 0x7FFF).
 pub const MAX_CHANNEL: u16 = 0x4FFF;
+/// The highest channel number of RFC 5766, which older clients (coturn 4.6's own
+/// `turnutils_uclient` among them) still bind; accepted for binding only with coturn's
+/// `rfc5766-channel-numbers`.
+pub const MAX_RFC5766_CHANNEL: u16 = 0x7FFF;
 /// Bytes in a ChannelData header.
 pub const HEADER_LEN: usize = 4;
 
-/// Whether `n` is a channel number a client may bind.
+/// Whether `n` is a channel number a client may bind under RFC 8656.
 #[inline]
 pub fn is_valid_channel(n: u16) -> bool {
     (MIN_CHANNEL..=MAX_CHANNEL).contains(&n)
+}
+
+/// Whether `n` can appear in a ChannelData header on the wire: the RFC 5766 range. Receiving is
+/// lenient, as coturn's is; only bound channels carry data anyway.
+#[inline]
+pub fn is_wire_channel(n: u16) -> bool {
+    (MIN_CHANNEL..=MAX_RFC5766_CHANNEL).contains(&n)
 }
 
 /// What the first byte of a packet on a TURN port says it is (RFC 7983 §7, RFC 8656 §12).
@@ -24,7 +35,7 @@ pub fn is_valid_channel(n: u16) -> bool {
 pub enum PacketKind {
     /// 0–3: a STUN message.
     Stun,
-    /// 64–79: a ChannelData message.
+    /// 64–127: a ChannelData message (64–79 under RFC 8656; up to 127 for RFC 5766 numbers).
     ChannelData,
     /// 22: a TLS record (ClientHello on a plain port; coturn serves it as TLS).
     Tls,
@@ -37,7 +48,7 @@ pub enum PacketKind {
 pub fn classify(first: u8) -> PacketKind {
     match first {
         0..=3 => PacketKind::Stun,
-        64..=79 => PacketKind::ChannelData,
+        64..=127 => PacketKind::ChannelData,
         22 => PacketKind::Tls,
         _ => PacketKind::Other,
     }
@@ -48,7 +59,7 @@ pub fn classify(first: u8) -> PacketKind {
 pub enum ChannelDataError {
     /// Fewer than 4 bytes.
     TooShort,
-    /// The channel number is outside 0x4000–0x4FFF.
+    /// The channel number is outside 0x4000–0x7FFF.
     BadChannel,
     /// The declared length runs past the bytes present.
     Truncated,
@@ -58,7 +69,7 @@ impl fmt::Display for ChannelDataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ChannelDataError::TooShort => "shorter than a ChannelData header",
-            ChannelDataError::BadChannel => "channel number outside 0x4000-0x4FFF",
+            ChannelDataError::BadChannel => "channel number outside 0x4000-0x7FFF",
             ChannelDataError::Truncated => "declared length runs past the packet",
         })
     }
@@ -79,7 +90,7 @@ impl<'a> ChannelData<'a> {
     pub fn parse(b: &'a [u8]) -> Result<Self, ChannelDataError> {
         let h = b.get(..HEADER_LEN).ok_or(ChannelDataError::TooShort)?;
         let channel = u16::from_be_bytes([h[0], h[1]]);
-        if !is_valid_channel(channel) {
+        if !is_wire_channel(channel) {
             return Err(ChannelDataError::BadChannel);
         }
         let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
@@ -132,7 +143,8 @@ mod tests {
         let b = [0x40, 0x00, 0x8A, 0xB6, b'x', b'x', b'x'];
         assert_eq!(ChannelData::parse(&b), Err(ChannelDataError::Truncated));
         assert_eq!(ChannelData::parse(&b[..3]), Err(ChannelDataError::TooShort));
-        assert_eq!(ChannelData::parse(&[0x50, 0, 0, 0]), Err(ChannelDataError::BadChannel));
+        assert_eq!(ChannelData::parse(&[0x80, 0, 0, 0]), Err(ChannelDataError::BadChannel));
+        assert!(ChannelData::parse(&[0x50, 0, 0, 0]).is_ok(), "RFC 5766 numbers are received");
     }
 
     #[test]
@@ -152,7 +164,8 @@ mod tests {
         assert_eq!(classify(0x01), PacketKind::Stun);
         assert_eq!(classify(0x40), PacketKind::ChannelData);
         assert_eq!(classify(0x4F), PacketKind::ChannelData);
-        assert_eq!(classify(0x50), PacketKind::Other);
+        assert_eq!(classify(0x7F), PacketKind::ChannelData);
+        assert_eq!(classify(0x80), PacketKind::Other);
         assert_eq!(classify(22), PacketKind::Tls);
         assert_eq!(stream_padding(3), 1);
         assert_eq!(stream_padding(4), 0);

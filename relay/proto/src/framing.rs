@@ -38,7 +38,7 @@ pub fn next_frame(buf: &[u8]) -> Frame {
         }
         PacketKind::ChannelData => {
             let channel = u16::from_be_bytes([buf[0], buf[1]]);
-            if !channel_data::is_valid_channel(channel) {
+            if !channel_data::is_wire_channel(channel) {
                 return Frame::Invalid;
             }
             channel_data::HEADER_LEN + len + channel_data::stream_padding(len)
@@ -94,13 +94,13 @@ mod tests {
 
     #[test]
     fn garbage_is_invalid() {
-        assert_eq!(next_frame(b"POST / HTTP/1.1"), Frame::Invalid);
+        assert_eq!(next_frame(b"\x16\x03\x01\x02\x00"), Frame::Invalid);
         // "GE" is 0x4745, a valid channel number: HTTP GET frames as ChannelData, which the
         // shell refuses on a connection without an allocation.
         assert_eq!(next_frame(b"GET / HTTP/1.1"), Frame::Partial(4 + 0x5420));
         assert_eq!(next_frame(&[0x16, 0x03, 0x01, 0x00]), Frame::Invalid);
         assert_eq!(next_frame(&[0x00, 0x01, 0x00, 0x03]), Frame::Invalid);
-        assert_eq!(next_frame(&[0x50, 0x00, 0x00, 0x00]), Frame::Invalid);
+        assert_eq!(next_frame(&[0x80, 0x00, 0x00, 0x00]), Frame::Invalid);
         assert_eq!(next_frame(&[0x00]), Frame::Partial(4));
     }
 }

@@ -1,1 +1,133 @@
-fn main() {}
+//! `tern-relay`: the TURN/STUN relay. It reads `turnserver.conf` and `turnserver`'s command line,
+//! binds every socket, then runs one mio worker per core around the sans-IO core in
+//! `relay-proto`. The main thread only waits for signals.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod host;
+mod logging;
+mod plan;
+mod process;
+mod sockets;
+mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use relay_config::{Loaded, Outcome};
+use relay_proto::server::Server;
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::host::Shared;
+use crate::plan::Plan;
+use crate::worker::{Control, Worker, WorkerSockets};
+
+fn main() {
+    let outcome = match relay_config::parse_command_line(std::env::args_os().skip(1)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(relay_config::ConfigError::EXIT_STATUS);
+        }
+    };
+    let loaded = match outcome {
+        Outcome::Run(l) => l,
+        Outcome::Help(text) | Outcome::Version(text) | Outcome::CheckConfig(text) => {
+            print!("{text}");
+            return;
+        }
+    };
+    if let Err(e) = run(loaded) {
+        eprintln!("tern-relay: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(loaded: Loaded) -> anyhow::Result<()> {
+    let cfg = &loaded.config;
+    let _log = logging::init(cfg).context("setting up logging")?;
+    for w in &loaded.warnings {
+        tracing::warn!(target: "relay", "{w}");
+    }
+    for n in &loaded.notices {
+        tracing::info!(target: "relay", "{n}");
+    }
+    let plan = Plan::new(cfg)?;
+
+    // Every socket is bound before anything starts, so a bad address stops the start-up.
+    for addr in plan.listen_addrs() {
+        sockets::ensure_free(addr, plan.udp, plan.tcp).with_context(|| format!("binding {addr}"))?;
+    }
+    let mut all_sockets = Vec::with_capacity(plan.workers);
+    for _ in 0..plan.workers {
+        let mut ws = WorkerSockets { udp: Vec::new(), tcp: Vec::new() };
+        for addr in plan.listen_addrs() {
+            if plan.udp {
+                let s = sockets::udp_listener(addr).with_context(|| format!("binding UDP {addr}"))?;
+                ws.udp.push((addr, s));
+            }
+            if plan.tcp {
+                let l = sockets::tcp_listener(addr).with_context(|| format!("binding TCP {addr}"))?;
+                ws.tcp.push((addr, l));
+            }
+        }
+        all_sockets.push(ws);
+    }
+    if let Some(p) = &cfg.pidfile {
+        process::write_pidfile(p)?;
+    }
+    process::drop_privileges(cfg.proc_user.as_deref(), cfg.proc_group.as_deref())?;
+
+    let shared = Arc::new(Shared::new(plan.user_quota, plan.total_quota));
+    let now = Instant::now();
+    let mut threads = Vec::new();
+    let mut controls = Vec::new();
+    for (i, ws) in all_sockets.into_iter().enumerate() {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+        let server = Server::new(plan.server_config(cfg, i), seed, now);
+        let poll = mio::Poll::new().context("creating a poll")?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let worker = Worker::new(i, poll, server, ws, shared.clone(), rx, plan.max_allocate_timeout)
+            .context("registering sockets")?;
+        let waker = worker.waker().context("creating a waker")?;
+        controls.push((tx, waker));
+        let t = std::thread::Builder::new()
+            .name(format!("tern-worker-{i}"))
+            .spawn(move || worker.run())
+            .context("starting a worker thread")?;
+        threads.push(t);
+    }
+
+    let addrs: Vec<SocketAddr> = plan.listen_addrs();
+    tracing::info!(
+        target: "relay",
+        listen = ?addrs,
+        udp = plan.udp,
+        tcp = plan.tcp,
+        relay = ?plan.relay_ips.iter().map(|r| (r.local, r.public)).collect::<Vec<_>>(),
+        ports = %format!("{}-{}", cfg.min_port, cfg.max_port),
+        workers = plan.workers,
+        realm = %cfg.realm.as_deref().unwrap_or(plan::DEFAULT_REALM),
+        "tern-relay listening"
+    );
+
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!(target: "relay", signal = sig, "shutting down");
+    }
+    shared.shutdown.store(true, Ordering::Relaxed);
+    for (tx, waker) in &controls {
+        let _ = tx.send(Control::Shutdown);
+        let _ = waker.wake();
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Some(p) = &cfg.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}

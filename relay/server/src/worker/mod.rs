@@ -1,0 +1,229 @@
+//! One worker: a thread with its own `mio::Poll`, its own SO_REUSEPORT listening sockets, its
+//! own sans-IO [`Server`] and the relay sockets of the allocations that server owns.
+//!
+//! The worker moves bytes and nothing else: every decision is the core's. Peer datagrams are
+//! read [`PEER_HEADROOM`] bytes into the buffer so the core writes the ChannelData header in
+//! place; client data goes to the peer as a subslice of the buffer it arrived in. Reads are
+//! bounded per readiness event; a socket that was not drained is revisited on the next turn,
+//! so one busy socket cannot starve the others.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Receiver;
+use mio::net::{TcpListener, UdpSocket};
+use mio::{Events, Interest, Poll, Token, Waker};
+use relay_proto::server::{Event, PEER_HEADROOM, PEER_TAILROOM, Server};
+use relay_proto::types::{FiveTuple, Transport};
+use rustc_hash::FxHashMap;
+
+use crate::host::{Host, RelaySlots, Shared};
+
+mod conn;
+mod udp;
+
+use self::conn::Conn;
+use crate::sockets::{CONN_BASE, TCP_BASE, UDP_BASE, WAKER};
+
+/// Datagrams read from one socket per readiness event before moving on.
+pub(super) const READ_BUDGET: usize = 64;
+/// Largest UDP payload.
+pub(super) const MAX_DATAGRAM: usize = 65535;
+
+/// Messages to a worker from the control thread; the waker rings after each.
+pub(crate) enum Control {
+    /// Leave the loop.
+    Shutdown,
+}
+
+/// The sockets a worker starts with, bound before any thread starts.
+pub(crate) struct WorkerSockets {
+    pub(crate) udp: Vec<(SocketAddr, UdpSocket)>,
+    pub(crate) tcp: Vec<(SocketAddr, TcpListener)>,
+}
+
+pub(crate) struct Worker {
+    id: usize,
+    poll: Poll,
+    server: Server,
+    udp: Vec<(SocketAddr, UdpSocket)>,
+    tcp: Vec<(SocketAddr, TcpListener)>,
+    relays: RelaySlots,
+    conns: Vec<Option<Conn>>,
+    free_conns: Vec<usize>,
+    conn_by_tuple: FxHashMap<FiveTuple, usize>,
+    shared: Arc<Shared>,
+    control: Receiver<Control>,
+    buf: Box<[u8]>,
+    pending: Vec<Token>,
+    paused_accept: Option<Instant>,
+    max_allocate_timeout: Duration,
+    last_sweep: Instant,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        id: usize,
+        poll: Poll,
+        server: Server,
+        sockets: WorkerSockets,
+        shared: Arc<Shared>,
+        control: Receiver<Control>,
+        max_allocate_timeout: Duration,
+    ) -> io::Result<Worker> {
+        let WorkerSockets { mut udp, mut tcp } = sockets;
+        for (i, (_, s)) in udp.iter_mut().enumerate() {
+            poll.registry().register(s, Token(UDP_BASE + i), Interest::READABLE)?;
+        }
+        for (i, (_, l)) in tcp.iter_mut().enumerate() {
+            poll.registry().register(l, Token(TCP_BASE + i), Interest::READABLE)?;
+        }
+        Ok(Worker {
+            id,
+            poll,
+            server,
+            udp,
+            tcp,
+            relays: RelaySlots::new(),
+            conns: Vec::new(),
+            free_conns: Vec::new(),
+            conn_by_tuple: FxHashMap::default(),
+            shared,
+            control,
+            buf: vec![0u8; PEER_HEADROOM + MAX_DATAGRAM + PEER_TAILROOM].into_boxed_slice(),
+            pending: Vec::new(),
+            paused_accept: None,
+            max_allocate_timeout,
+            last_sweep: Instant::now(),
+        })
+    }
+
+    /// Creates the waker a control thread rings.
+    pub(crate) fn waker(&self) -> io::Result<Waker> {
+        Waker::new(self.poll.registry(), WAKER)
+    }
+
+    /// Runs until shutdown.
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        tracing::debug!(target: "relay", worker = self.id, "worker started");
+        loop {
+            let now = Instant::now();
+            let timeout = if self.pending.is_empty() { self.next_timeout(now) } else { Some(Duration::ZERO) };
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                tracing::error!(target: "relay", worker = self.id, error = %e, "poll failed");
+                return;
+            }
+            let now = Instant::now();
+            let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let mut ready: Vec<Token> = std::mem::take(&mut self.pending);
+            ready.extend(events.iter().map(|e| e.token()));
+            for token in ready {
+                self.dispatch(token, now, unix_now);
+            }
+            if self.shared.shutdown.load(Ordering::Relaxed) {
+                break;
+            }
+            self.server.handle_timeout(
+                now,
+                &mut Host { registry: self.poll.registry(), relays: &mut self.relays, shared: &self.shared },
+            );
+            self.flush();
+            if now.duration_since(self.last_sweep) >= Duration::from_secs(1) {
+                self.last_sweep = now;
+                self.sweep_connections(now);
+            }
+            if self.paused_accept.is_some_and(|t| t <= now) {
+                self.paused_accept = None;
+                for i in 0..self.tcp.len() {
+                    self.pending.push(Token(TCP_BASE + i));
+                }
+            }
+        }
+        tracing::debug!(target: "relay", worker = self.id, "worker stopped");
+    }
+
+    fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        let mut t = Duration::from_secs(1);
+        if let Some(d) = self.server.poll_timeout() {
+            t = t.min(d.saturating_duration_since(now));
+        }
+        if let Some(p) = self.paused_accept {
+            t = t.min(p.saturating_duration_since(now));
+        }
+        Some(t)
+    }
+
+    fn dispatch(&mut self, token: Token, now: Instant, unix_now: u64) {
+        match token.0 {
+            p if p <= usize::from(u16::MAX) => self.relay_readable(p as u16, now),
+            WAKER_ID => self.control(),
+            t if (UDP_BASE..TCP_BASE).contains(&t) => self.udp_readable(t - UDP_BASE, now, unix_now),
+            t if (TCP_BASE..WAKER_ID).contains(&t) => self.accept(t - TCP_BASE, now),
+            t if t >= CONN_BASE => self.conn_ready(t - CONN_BASE, now, unix_now),
+            _ => {}
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Control
+    // ---------------------------------------------------------------------------------
+
+    fn control(&mut self) {
+        while let Ok(msg) = self.control.try_recv() {
+            match msg {
+                Control::Shutdown => self.shared.shutdown.store(true, Ordering::Relaxed),
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Core outputs
+    // ---------------------------------------------------------------------------------
+
+    /// Sends queued control messages and acts on events.
+    fn flush(&mut self) {
+        while let Some(t) = self.server.poll_transmit() {
+            match t.to.transport {
+                Transport::Udp => {
+                    if let Some((_, s)) = self.udp.iter().find(|(a, _)| *a == t.to.server) {
+                        let _ = s.send_to(&t.data, t.to.client);
+                    }
+                }
+                Transport::Tcp | Transport::Tls => {
+                    if let Some(&idx) = self.conn_by_tuple.get(&t.to) {
+                        self.conn_send(idx, &t.data, true);
+                    }
+                }
+            }
+        }
+        while let Some(e) = self.server.poll_event() {
+            match e {
+                Event::AllocationCreated { tuple, .. } => self.set_has_allocation(tuple, true),
+                Event::AllocationDeleted { tuple, .. } => self.set_has_allocation(tuple, false),
+                Event::PeerDenied { tuple, peer, reason } => {
+                    tracing::info!(target: "relay", %tuple, %peer, %reason, "peer refused by policy");
+                }
+            }
+        }
+    }
+
+    fn set_has_allocation(&mut self, tuple: FiveTuple, v: bool) {
+        if let Some(&idx) = self.conn_by_tuple.get(&tuple)
+            && let Some(Some(c)) = self.conns.get_mut(idx)
+        {
+            c.has_allocation = v;
+            if !v {
+                // The allocation timeout starts again for a connection that lost its allocation.
+                c.accepted = Instant::now();
+            }
+        }
+    }
+}
+
+const WAKER_ID: usize = WAKER.0;
