@@ -86,7 +86,6 @@ test('TV and sender pair by code and the TV plays the cast through the relay onl
     const senderSource = await sender.evaluate(() => window.ternDemo.source);
     const senderPath = await poll('the sender path', () => sender.evaluate(() => window.ternDemo.pathInfo()));
     assert.equal(senderPath.localType, 'relay');
-    test.diagnostic?.(`source: ${senderSource}; TV path: ${JSON.stringify(path)}; video width ${width}`);
     console.log(`# media source: ${senderSource}; TV selected pair: ${JSON.stringify(path)}; videoWidth ${width}`);
     assert.deepEqual(await tv.evaluate(() => window.ternDemo.errors), []);
   } catch (e) {
