@@ -15,7 +15,17 @@
   const fail = (msg) => { demo.errors.push(msg); setText('error', msg); console.error(msg); };
   const setSignaling = (s) => { demo.signaling = s; setText('sigState', s); };
 
-  if (mode !== 'tv' && mode !== 'send') return;
+  if (mode !== 'tv' && mode !== 'send') {
+    // Carry the relay-only choice into the mode links.
+    const syncLinks = () => ['goTv', 'goSend'].forEach((id) => {
+      const u = new URL($(id).href);
+      if ($('relayOnly').checked) u.searchParams.delete('relay'); else u.searchParams.set('relay', '0');
+      $(id).href = u.toString();
+    });
+    $('relayOnly').onchange = syncLinks;
+    syncLinks();
+    return;
+  }
   $('choose').hidden = true;
   $(mode).hidden = false;
 
