@@ -140,6 +140,12 @@ impl Conn {
         out.pending.len() - out.sent
     }
 
+    /// The socket's descriptor, for registration with a poller.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.stream.as_raw_fd()
+    }
+
     /// Whether the connection was shut down.
     pub fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
@@ -155,6 +161,7 @@ impl Conn {
     pub fn finish(&self, timeout: Duration) {
         let mut out = lock(&self.out);
         if out.kill.is_none() && out.pending.len() > out.sent {
+            let _ = self.stream.set_nonblocking(false);
             let _ = self.stream.set_write_timeout(Some(timeout));
             let (start, end) = (out.sent, out.pending.len());
             let _ = (&*self.stream).write_all(&out.pending[start..end]);

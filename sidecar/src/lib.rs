@@ -4,11 +4,13 @@
 //! offers, answers and ICE candidates between the members of a room and hands each member of a
 //! paired room time-limited TURN REST credentials for the relay.
 //!
-//! Shape (STYLE.md §10.10): blocking std sockets, no async runtime. One small-stack thread per
-//! connection reads; writes to a connection never block the writer: every frame goes out with a
-//! non-blocking `send`, and what the kernel does not take waits in that connection's bounded
-//! outbox, drained by one flusher thread (see [`conn`]). A member that cannot keep up is
-//! disconnected; its partner never waits for it.
+//! Shape (STYLE.md §10.10, with its "small pool" option): std sockets, no async runtime. A
+//! short-lived small-stack thread per connection reads and answers the HTTP head (blocking, with
+//! a deadline); an upgraded WebSocket then moves to one of a few `mio` workers that read every
+//! ready socket per wake-up ([`pool`]). Writes to a connection never block the writer: every
+//! frame goes out with a non-blocking `send`, and what the kernel does not take waits in that
+//! connection's bounded outbox, drained by one flusher thread (see [`conn`]). A member that
+//! cannot keep up is disconnected; its partner never waits for it.
 //!
 //! Two wire dialects share one room table: the plain JSON protocol at `/ws` ([`protocol`]) and
 //! Engine.IO v4 / Socket.IO v5 at `/socket.io/` ([`sio`]). `docs/SIGNALING.md` documents both.
@@ -19,6 +21,7 @@ pub mod conn;
 pub mod creds;
 pub mod http;
 pub mod limits;
+mod pool;
 pub mod protocol;
 pub mod rooms;
 pub mod server;

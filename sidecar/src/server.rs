@@ -20,7 +20,8 @@ use tungstenite::{Message, WebSocket};
 use crate::conn::{Conn, Flusher, ReadHalf, opcode, text_frame};
 use crate::creds;
 use crate::http::{self, HttpError, Request, Route};
-use crate::limits::{ConnLimits, ConnRefused, JoinLimiter};
+use crate::limits::{ConnLimits, ConnRefused, ConnSlot, JoinLimiter};
+use crate::pool::{Pool, Worker};
 use crate::protocol::{self, ClientMessage, ErrorCode, ServerEvent};
 use crate::rooms::{RoomKind, Rooms, random_id};
 use crate::session::{self, Refusal, Slot, token_matches};
@@ -48,6 +49,7 @@ pub struct Shared {
     /// Messages forwarded to other members.
     pub relayed: AtomicU64,
     flusher: Sender<Arc<Conn>>,
+    pool: Pool,
     closer: Sender<(Instant, TcpStream)>,
     closer_rx: crossbeam_channel::Receiver<(Instant, TcpStream)>,
     next_id: AtomicU64,
@@ -61,6 +63,7 @@ pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
     flusher: Flusher,
+    workers: Vec<Worker>,
 }
 
 /// A running server (tests and embedders).
@@ -78,7 +81,12 @@ impl Server {
         let (flusher, tx) = Flusher::new(settings.write_timeout);
         let now = Instant::now();
         let (closer, closer_rx) = crossbeam_channel::bounded(1024);
+        let tick = (settings.ping_interval.min(settings.ping_timeout) / 4)
+            .clamp(Duration::from_millis(20), Duration::from_secs(1));
+        let n = thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+        let (pool, workers) = Pool::new(n, tick)?;
         let shared = Arc::new(Shared {
+            pool,
             closer,
             closer_rx,
             rooms: Rooms::new(settings.room_code_length, settings.room_ttl, settings.max_room_members),
@@ -91,7 +99,7 @@ impl Server {
             started: now,
             settings,
         });
-        Ok(Server { listener, shared, flusher })
+        Ok(Server { listener, shared, flusher, workers })
     }
 
     /// The bound address.
@@ -134,6 +142,9 @@ impl Server {
         thread::Builder::new().name("flush".into()).stack_size(CONN_STACK).spawn(move || flusher.run())?;
         let sh = Arc::clone(&self.shared);
         thread::Builder::new().name("sweep".into()).stack_size(CONN_STACK).spawn(move || sweep_loop(&sh))?;
+        for w in self.workers {
+            thread::Builder::new().name("ws".into()).stack_size(4 * CONN_STACK).spawn(move || w.run())?;
+        }
         let rx = self.shared.closer_rx.clone();
         thread::Builder::new().name("close".into()).stack_size(CONN_STACK).spawn(move || closer_loop(&rx))?;
         Ok(())
@@ -225,10 +236,9 @@ fn accept_loop(listener: &TcpListener, sh: &Arc<Shared>) {
         let theirs = Arc::clone(&handoff);
         let sh2 = Arc::clone(sh);
         let spawned = thread::Builder::new().name("conn".into()).stack_size(CONN_STACK).spawn(move || {
-            let _slot = slot;
             let stream = theirs.lock().ok().and_then(|mut s| s.take());
             if let Some(stream) = stream {
-                handle_connection(&sh2, stream, ip);
+                handle_connection(&sh2, stream, ip, slot);
             }
         });
         if let Err(e) = spawned {
@@ -268,7 +278,9 @@ fn closer_loop(rx: &crossbeam_channel::Receiver<(Instant, TcpStream)>) {
     }
 }
 
-fn handle_connection(sh: &Arc<Shared>, mut stream: TcpStream, ip: IpAddr) {
+/// Reads and answers the HTTP head. `slot` counts the connection until it closes (it moves into
+/// the [`Reader`] of an upgraded WebSocket).
+fn handle_connection(sh: &Arc<Shared>, mut stream: TcpStream, ip: IpAddr, slot: ConnSlot) {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + sh.settings.handshake_timeout;
     let (req, rest) = match http::read_head(&mut stream, deadline) {
@@ -310,8 +322,8 @@ fn handle_connection(sh: &Arc<Shared>, mut stream: TcpStream, ip: IpAddr) {
             let body = http::error_body("upgrade-required", "this endpoint speaks WebSocket only");
             http::respond(&mut stream, 426, json, &[("Upgrade", "websocket")], &body, head)
         }
-        Route::Json => return upgrade(sh, stream, ip, &req, rest, Dialect::Json),
-        Route::SocketIo => return upgrade(sh, stream, ip, &req, rest, Dialect::SocketIo),
+        Route::Json => return upgrade(sh, stream, ip, &req, rest, Dialect::Json, slot),
+        Route::SocketIo => return upgrade(sh, stream, ip, &req, rest, Dialect::SocketIo, slot),
         Route::SocketIoRefused(msg) => {
             // Engine.IO's own error shape, so socket.io-client users see a familiar body.
             let body = serde_json::json!({ "code": 3, "message": msg }).to_string();
@@ -360,7 +372,7 @@ fn credentials_endpoint(sh: &Shared, stream: &mut TcpStream, req: &Request, head
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
+pub(crate) enum Dialect {
     Json,
     SocketIo,
 }
@@ -377,7 +389,15 @@ fn origin_allowed(policy: &OriginPolicy, req: &Request) -> bool {
     }
 }
 
-fn upgrade(sh: &Arc<Shared>, mut stream: TcpStream, ip: IpAddr, req: &Request, rest: Vec<u8>, dialect: Dialect) {
+fn upgrade(
+    sh: &Arc<Shared>,
+    mut stream: TcpStream,
+    ip: IpAddr,
+    req: &Request,
+    rest: Vec<u8>,
+    dialect: Dialect,
+    slot: ConnSlot,
+) {
     let json = "application/json";
     if !origin_allowed(&sh.settings.origins, req) {
         let origin = req.origin.as_deref().unwrap_or_default();
@@ -414,11 +434,6 @@ fn upgrade(sh: &Arc<Shared>, mut stream: TcpStream, ip: IpAddr, req: &Request, r
         return;
     }
     let s = &sh.settings;
-    let tick = (s.ping_interval.min(s.ping_timeout) / 4).clamp(Duration::from_millis(20), Duration::from_secs(5));
-    if let Err(e) = stream.set_read_timeout(Some(tick)) {
-        tracing::debug!(%ip, error = %e, "cannot set the read timeout");
-        return;
-    }
     let stream = Arc::new(stream);
     let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
     let conn = Arc::new(Conn::new(id, ip, Arc::clone(&stream), s.max_write_buffer, sh.flusher.clone()));
@@ -428,15 +443,20 @@ fn upgrade(sh: &Arc<Shared>, mut stream: TcpStream, ip: IpAddr, req: &Request, r
         .max_write_buffer_size(s.max_write_buffer)
         .max_message_size(Some(s.max_message_size))
         .max_frame_size(Some(s.max_message_size));
-    let ws = WebSocket::from_partially_read(ReadHalf::new(stream), rest, Role::Server, Some(config));
+    let ws = WebSocket::from_partially_read(ReadHalf::new(Arc::clone(&stream)), rest, Role::Server, Some(config));
     tracing::debug!(conn = id, %ip, ?dialect, "websocket open");
-    let mut reader = Reader { sh: Arc::clone(sh), conn: Arc::clone(&conn), ws, live: Liveness::new(Instant::now()) };
-    match dialect {
-        Dialect::Json => reader.run_json(authed),
-        Dialect::SocketIo => reader.run_sio(authed),
+    let state = match dialect {
+        Dialect::Json => State::Json(Slot::new(RoomKind::Json, authed)),
+        Dialect::SocketIo => State::Sio { slots: Vec::new(), authed },
+    };
+    let mut reader =
+        Reader { sh: Arc::clone(sh), conn, ws, live: Liveness::new(Instant::now()), dialect, state, _slot: slot };
+    reader.start();
+    if let Err(e) = stream.set_nonblocking(true) {
+        tracing::debug!(%ip, error = %e, "cannot make the socket non-blocking");
+        return reader.end(Flow::End);
     }
-    tracing::debug!(conn = id, %ip, "websocket closed");
-    conn.finish(Duration::from_millis(500));
+    sh.pool.submit(reader);
 }
 
 /// Ping bookkeeping: a ping every `ping_interval`; the peer is dead when nothing arrives within
@@ -454,51 +474,149 @@ impl Liveness {
 }
 
 /// What the read loop does next.
-enum Flow {
+pub(crate) enum Flow {
     Continue,
     Close(CloseCode, &'static str),
     End,
 }
 
-struct Reader {
+/// One WebSocket connection's read side and session, driven by a [`crate::pool`] worker.
+pub(crate) struct Reader {
     sh: Arc<Shared>,
     conn: Arc<Conn>,
     ws: WebSocket<ReadHalf>,
     live: Liveness,
+    dialect: Dialect,
+    state: State,
+    /// The connection's place under the connection limits, released when the reader drops.
+    _slot: ConnSlot,
+}
+
+/// The member slots of a connection.
+enum State {
+    Json(Slot),
+    Sio { slots: Vec<(Arc<str>, Slot)>, authed: bool },
+    Done,
+}
+
+/// What one read produced.
+enum Read {
+    Text(tungstenite::Utf8Bytes),
+    Nothing,
+    Drained,
 }
 
 impl Reader {
-    /// Reads one message, or `None` on a read timeout. Handles control frames. `Err` ends the
-    /// connection with the flow given.
-    fn next_text(&mut self, dialect: Dialect) -> Result<Option<tungstenite::Utf8Bytes>, Flow> {
+    /// Sends what a new connection gets first (the Engine.IO open packet).
+    fn start(&mut self) {
+        if self.dialect == Dialect::SocketIo {
+            let s = &self.sh.settings;
+            let sid = random_id().unwrap_or_default();
+            self.conn.send_text(&sio::open(
+                &sid,
+                s.ping_interval.as_millis(),
+                s.ping_timeout.as_millis(),
+                s.max_message_size,
+            ));
+            // The open packet announces the first ping one interval from now.
+            self.live.next_ping = Instant::now() + s.ping_interval;
+        }
+    }
+
+    /// Handles what the socket has, up to `budget` messages. `Ok(true)` once drained (the read
+    /// would block), `Ok(false)` when the budget ran out first; `Err` ends the connection.
+    pub(crate) fn on_readable(&mut self, budget: usize) -> Result<bool, Flow> {
+        if self.conn.is_dead() {
+            return Err(Flow::End);
+        }
+        for _ in 0..budget {
+            let text = match self.read_one()? {
+                Read::Text(t) => t,
+                Read::Nothing => continue,
+                Read::Drained => return Ok(true),
+            };
+            match std::mem::replace(&mut self.state, State::Done) {
+                State::Json(mut slot) => {
+                    let r = self.handle_json(&mut slot, &text);
+                    self.state = State::Json(slot);
+                    if let Err(refusal) = r {
+                        self.ws.get_mut().deferred.flush();
+                        self.send_error(&RoomKind::Json, refusal);
+                    }
+                }
+                State::Sio { mut slots, authed } => {
+                    let flow = self.handle_sio(&mut slots, authed, &text);
+                    self.state = State::Sio { slots, authed };
+                    match flow {
+                        Flow::Continue => {}
+                        other => return Err(other),
+                    }
+                }
+                State::Done => return Err(Flow::End),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Pings and the ping timeout.
+    pub(crate) fn on_tick(&mut self, now: Instant) -> Result<(), Flow> {
         let s = &self.sh.settings;
-        let now = Instant::now();
+        if self.conn.is_dead() {
+            return Err(Flow::End);
+        }
         if self.live.awaiting_since.is_some_and(|t| now.duration_since(t) >= s.ping_timeout) {
             tracing::debug!(conn = self.conn.id, "ping timeout");
             return Err(Flow::End);
         }
         if now >= self.live.next_ping {
-            match dialect {
+            match self.dialect {
                 Dialect::Json => self.conn.send_control(opcode::PING, b""),
                 Dialect::SocketIo => self.conn.send_text("2"),
             }
             self.live.next_ping = now + s.ping_interval;
             self.live.awaiting_since.get_or_insert(now);
         }
-        if self.conn.is_dead() {
-            return Err(Flow::End);
+        Ok(())
+    }
+
+    /// Ends the connection: forwarded frames go out, the rooms hear `peer-left`, a close frame
+    /// says why, and the socket closes.
+    pub(crate) fn end(mut self, flow: Flow) {
+        self.ws.get_mut().deferred.flush();
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Json(mut slot) => slot.leave(&self.sh),
+            State::Sio { mut slots, .. } => {
+                for (_, slot) in &mut slots {
+                    slot.leave(&self.sh);
+                }
+            }
+            State::Done => {}
         }
+        self.close(flow);
+        tracing::debug!(conn = self.conn.id, ip = %self.conn.ip, "websocket closed");
+        self.conn.finish(Duration::from_millis(500));
+    }
+
+    /// The socket's registration handle for the worker's poll.
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.conn.raw_fd()
+    }
+
+    /// Reads one frame and answers control frames.
+    fn read_one(&mut self) -> Result<Read, Flow> {
+        let dialect = self.dialect;
         let msg = match self.ws.read() {
             Ok(m) => m,
             Err(tungstenite::Error::Io(e))
                 if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
             {
-                return Ok(None);
+                return Ok(Read::Drained);
             }
             Err(tungstenite::Error::Capacity(e)) => {
                 tracing::debug!(conn = self.conn.id, error = %e, "message too large");
                 let msg = "message exceeds the server's --max-message-size";
                 if dialect == Dialect::Json {
+                    self.ws.get_mut().deferred.flush();
                     self.send_error(&RoomKind::Json, (ErrorCode::MessageTooLarge, msg));
                 }
                 return Err(Flow::Close(CloseCode::Size, msg));
@@ -512,24 +630,26 @@ impl Reader {
         };
         self.live.awaiting_since = None;
         match msg {
-            Message::Text(t) => Ok(Some(t)),
+            Message::Text(t) => Ok(Read::Text(t)),
             Message::Binary(_) => {
                 if dialect == Dialect::Json {
+                    self.ws.get_mut().deferred.flush();
                     self.send_error(
                         &RoomKind::Json,
                         (ErrorCode::Unsupported, "binary messages are not supported; send JSON text"),
                     );
-                    Ok(None)
+                    Ok(Read::Nothing)
                 } else {
                     Err(Flow::Close(CloseCode::Unsupported, "binary attachments are not supported"))
                 }
             }
             Message::Ping(p) => {
                 self.conn.send_control(opcode::PONG, &p);
-                Ok(None)
+                Ok(Read::Nothing)
             }
-            Message::Pong(_) | Message::Frame(_) => Ok(None),
+            Message::Pong(_) | Message::Frame(_) => Ok(Read::Nothing),
             Message::Close(_) => {
+                self.ws.get_mut().deferred.flush();
                 self.conn.send_control(opcode::CLOSE, &1000u16.to_be_bytes());
                 Err(Flow::End)
             }
@@ -547,24 +667,6 @@ impl Reader {
 
     fn send_error(&self, kind: &RoomKind, (code, message): Refusal) {
         self.conn.send_text(&session::encode(kind, &ServerEvent::Error { code, message }));
-    }
-
-    fn run_json(&mut self, authed: bool) {
-        let mut slot = Slot::new(RoomKind::Json, authed);
-        let flow = loop {
-            let text = match self.next_text(Dialect::Json) {
-                Ok(Some(t)) => t,
-                Ok(None) => continue,
-                Err(flow) => break flow,
-            };
-            if let Err(refusal) = self.handle_json(&mut slot, &text) {
-                self.ws.get_mut().deferred.flush();
-                self.send_error(&RoomKind::Json, refusal);
-            }
-        };
-        self.ws.get_mut().deferred.flush();
-        slot.leave(&self.sh);
-        self.close(flow);
     }
 
     fn handle_json(&mut self, slot: &mut Slot, text: &str) -> Result<(), Refusal> {
@@ -608,36 +710,6 @@ impl Reader {
                 Ok(())
             }
         }
-    }
-
-    fn run_sio(&mut self, authed: bool) {
-        let s = &self.sh.settings;
-        let sid = random_id().unwrap_or_default();
-        self.conn.send_text(&sio::open(
-            &sid,
-            s.ping_interval.as_millis(),
-            s.ping_timeout.as_millis(),
-            s.max_message_size,
-        ));
-        // The open packet announces the first ping one interval from now.
-        self.live.next_ping = Instant::now() + s.ping_interval;
-        let mut slots: Vec<(Arc<str>, Slot)> = Vec::new();
-        let flow = loop {
-            let text = match self.next_text(Dialect::SocketIo) {
-                Ok(Some(t)) => t,
-                Ok(None) => continue,
-                Err(flow) => break flow,
-            };
-            match self.handle_sio(&mut slots, authed, &text) {
-                Flow::Continue => {}
-                other => break other,
-            }
-        };
-        self.ws.get_mut().deferred.flush();
-        for (_, slot) in &mut slots {
-            slot.leave(&self.sh);
-        }
-        self.close(flow);
     }
 
     fn handle_sio(&mut self, slots: &mut Vec<(Arc<str>, Slot)>, authed: bool, text: &str) -> Flow {
