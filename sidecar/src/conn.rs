@@ -156,20 +156,25 @@ impl Conn {
         lock(&self.out).kill
     }
 
-    /// Writes what is queued, waiting at most `timeout`, then shuts the socket down. Called by
-    /// the reader thread as the connection ends, so a final error or close frame is delivered.
-    pub fn finish(&self, timeout: Duration) {
+    /// Ends the write side as the connection closes: what the kernel takes of the queue goes out
+    /// without blocking (a worker thread must never wait on one socket), then FIN. The caller
+    /// lets the socket linger before closing it (see `server::closer_loop`): closing with
+    /// unread input would reset the connection and could destroy a final error frame in flight.
+    pub fn finish(&self) {
         let mut out = lock(&self.out);
         if out.kill.is_none() && out.pending.len() > out.sent {
-            let _ = self.stream.set_nonblocking(false);
-            let _ = self.stream.set_write_timeout(Some(timeout));
             let (start, end) = (out.sent, out.pending.len());
-            let _ = (&*self.stream).write_all(&out.pending[start..end]);
+            let _ = self.try_send(&out.pending[start..end]);
         }
         out.pending = Vec::new();
         out.sent = 0;
         self.dead.store(true, Ordering::Release);
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// The socket.
+    pub fn stream(&self) -> &Arc<TcpStream> {
+        &self.stream
     }
 
     /// Shuts the connection down; its reader thread then cleans up.

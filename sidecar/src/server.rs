@@ -1,10 +1,13 @@
-//! The process shell: the accept loop, one small-stack thread per connection, the HTTP routes,
-//! the WebSocket read loops of both dialects, liveness pings and the expiry sweeper.
+//! The process shell: the accept loop, the HTTP routes, the WebSocket session logic of both
+//! dialects ([`Reader`]), liveness pings and the expiry sweeper.
 //!
-//! Threads: `accept` (caps are checked here, so a refused connection costs no thread), one
-//! `conn` per connection ([`CONN_STACK`] bytes of stack), one `flush` ([`crate::conn::Flusher`])
-//! and one `sweep` (room expiry, limiter upkeep). Nothing from the network can panic a thread:
-//! every parse returns an error that becomes an `error` message or an HTTP status.
+//! Threads: `accept` (caps are checked here, so a refused connection costs no thread); one
+//! short-lived `conn` per connection ([`CONN_STACK`] bytes of stack) that reads the HTTP head
+//! with a deadline and answers it; a few `ws` workers ([`crate::pool`]) that read the upgraded
+//! WebSockets; one `flush` ([`crate::conn::Flusher`]); one `sweep` (room expiry, limiter upkeep);
+//! one `close` (lets closed sockets linger so their last frames arrive). Nothing from the network
+//! can panic a thread: every parse returns an error that becomes an `error` message or an HTTP
+//! status.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -50,8 +53,8 @@ pub struct Shared {
     pub relayed: AtomicU64,
     flusher: Sender<Arc<Conn>>,
     pool: Pool,
-    closer: Sender<(Instant, TcpStream)>,
-    closer_rx: crossbeam_channel::Receiver<(Instant, TcpStream)>,
+    closer: Sender<(Instant, Arc<TcpStream>)>,
+    closer_rx: crossbeam_channel::Receiver<(Instant, Arc<TcpStream>)>,
     next_id: AtomicU64,
     stop: AtomicBool,
     started: Instant,
@@ -80,7 +83,7 @@ impl Server {
         let listener = TcpListener::bind(settings.listen)?;
         let (flusher, tx) = Flusher::new(settings.write_timeout);
         let now = Instant::now();
-        let (closer, closer_rx) = crossbeam_channel::bounded(1024);
+        let (closer, closer_rx) = crossbeam_channel::bounded(4096);
         let tick = (settings.ping_interval.min(settings.ping_timeout) / 4)
             .clamp(Duration::from_millis(20), Duration::from_secs(1));
         let n = thread::available_parallelism().map_or(2, |n| n.get()).min(8);
@@ -259,18 +262,18 @@ fn refuse(sh: &Shared, stream: TcpStream, status: u16, code: &str, msg: &str) {
     let _ = io::Write::write(&mut &stream, &http::quick_response(status, code, msg));
     let _ = stream.shutdown(std::net::Shutdown::Write);
     // When the closer is saturated the socket closes now; the refusal still stands.
-    let _ = sh.closer.try_send((Instant::now() + LINGER, stream));
+    let _ = sh.closer.try_send((Instant::now() + LINGER, Arc::new(stream)));
 }
 
 /// How long a refused socket lingers before it is closed.
 const LINGER: Duration = Duration::from_millis(500);
 
-fn closer_loop(rx: &crossbeam_channel::Receiver<(Instant, TcpStream)>) {
+fn closer_loop(rx: &crossbeam_channel::Receiver<(Instant, Arc<TcpStream>)>) {
     let mut buf = [0u8; 4096];
     while let Ok((at, stream)) = rx.recv() {
         thread::sleep(at.saturating_duration_since(Instant::now()));
         for _ in 0..4 {
-            match io::Read::read(&mut &stream, &mut buf) {
+            match io::Read::read(&mut &*stream, &mut buf) {
                 Ok(n) if n > 0 => continue,
                 _ => break,
             }
@@ -594,7 +597,8 @@ impl Reader {
         }
         self.close(flow);
         tracing::debug!(conn = self.conn.id, ip = %self.conn.ip, "websocket closed");
-        self.conn.finish(Duration::from_millis(500));
+        self.conn.finish();
+        let _ = self.sh.closer.try_send((Instant::now() + LINGER, Arc::clone(self.conn.stream())));
     }
 
     /// The socket's registration handle for the worker's poll.
