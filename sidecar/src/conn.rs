@@ -5,11 +5,11 @@
 //! `send(MSG_DONTWAIT)` while nothing is queued; what the kernel does not take is appended to the
 //! connection's outbox, which the single [`Flusher`] thread drains. When the outbox would grow
 //! past `max_write_buffer`, or makes no progress for `write_timeout`, the connection is shut down:
-//! its reader thread sees the socket close and the room tells the others `peer-left`.
+//! its reader sees the socket close and the room tells the others `peer-left`.
 //!
-//! Reads happen on the connection's own thread through tungstenite over a [`ReadHalf`], a clone of
-//! the socket whose writes are discarded: tungstenite's automatic pong and close replies would
-//! otherwise race with the outbox, so the reader answers pings through the outbox instead.
+//! Reads happen on the connection's worker ([`crate::pool`]) through tungstenite over a
+//! [`ReadHalf`], which shares the socket and discards writes: tungstenite's automatic pong and
+//! close replies would otherwise bypass the outbox, so the reader answers pings through it.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
@@ -177,7 +177,7 @@ impl Conn {
         &self.stream
     }
 
-    /// Shuts the connection down; its reader thread then cleans up.
+    /// Shuts the connection down; its reader then cleans up.
     pub fn kill(&self, why: Kill) {
         let mut out = lock(&self.out);
         self.kill_locked(&mut out, why);
