@@ -160,6 +160,20 @@ impl Relay {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// A limit counter summed over the workers: the last report of each (`name=N`).
+    pub fn counter(&self, name: &str) -> u64 {
+        let mut last = std::collections::HashMap::new();
+        for line in self.log_text().lines().filter(|l| l.contains("connection limits enforced")) {
+            let field = |key: &str| {
+                line.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|v| v.parse::<u64>().ok()))
+            };
+            if let (Some(w), Some(v)) = (field("worker="), field(&format!("{name}="))) {
+                last.insert(w, v);
+            }
+        }
+        last.values().sum()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
