@@ -50,7 +50,8 @@ fn alpn_is_offered_but_not_required() {
     let cert = TestCert::new(KeyKind::EcdsaP256);
     let relay = Relay::start(&cert, &[], &[]);
     // No ALPN at all, only foreign protocols, and ours after a foreign one.
-    let cases: [(&[&[u8]], Option<&[u8]>); 4] = [
+    type Case<'a> = (&'a [&'a [u8]], Option<&'a [u8]>);
+    let cases: [Case<'_>; 4] = [
         (&[], None),
         (&[b"h2", b"http/1.1"], None),
         (&[b"h2", b"stun.nat-discovery"], Some(b"stun.nat-discovery")),
