@@ -98,7 +98,14 @@ fn tls12_and_tls13_are_served_and_no_tlsv1_2_refuses_tls12() {
 
 #[test]
 fn rsa_and_ed25519_keys_with_a_chain_are_served() {
-    for kind in [KeyKind::Rsa, KeyKind::Ed25519] {
+    let mut kinds = vec![KeyKind::Ed25519];
+    // ring cannot make RSA keys; openssl does (scripts/tests.d/40-tls.sh also serves an RSA one).
+    if std::process::Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success()) {
+        kinds.push(KeyKind::Rsa);
+    } else {
+        eprintln!("openssl not found: the RSA case is left to scripts/tests.d/40-tls.sh");
+    }
+    for kind in kinds {
         let mut cert = TestCert::new(kind);
         // A full chain: the server's certificate first, then another one (an "intermediate").
         let extra = TestCert::new(KeyKind::EcdsaP256);
