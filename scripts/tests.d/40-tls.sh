@@ -49,7 +49,7 @@ handshake_s=3
 TERN_TLS_HANDSHAKE_TIMEOUT_MS=$(( handshake_s * 1000 )) "$RELAY" -n --listening-ip=127.0.0.1 \
   --listening-port="$tcp_port" --tls-listening-port="$tls_port" --relay-ip=127.0.0.1 \
   --min-port="$min_port" --max-port="$max_port" --realm=tls.test --lt-cred-mech --user=u:p \
-  --allow-loopback-peers --cert="$work/cert.pem" --pkey="$work/pkey.pem" --log-file=stdout \
+  --allow-loopback-peers --rfc5766-channel-numbers --cert="$work/cert.pem" --pkey="$work/pkey.pem" --log-file=stdout \
   >"$work/relay.log" 2>&1 &
 relay_pid=$!
 pids+=("$relay_pid")
@@ -58,10 +58,11 @@ pids+=("$!")
 for _ in $(seq 100); do grep -q "tern-relay listening" "$work/relay.log" && break; sleep 0.1; done
 grep -q "tern-relay listening" "$work/relay.log" || fail "tern-relay did not start"
 
-# uclient_tls OUT N : N Send indications per client, 5 clients, over TLS; checks zero loss.
+# uclient_tls OUT N [-s] : N messages per client, 5 clients, over TLS (ChannelData, or Send
+# indications with -s), echoed by turnutils_peer.
 uclient_tls() {
   local out="$1" n="$2"
-  timeout 120 turnutils_uclient -t -S -s -e 127.0.0.1 -r "$peer_port" -u u -w p -p "$tls_port" \
+  timeout 120 turnutils_uclient -t -S "${@:3}" -e 127.0.0.1 -r "$peer_port" -u u -w p -p "$tls_port" \
     -n "$n" -m 5 -l 170 127.0.0.1 >"$out" 2>&1 || true
 }
 check_uclient() {
@@ -76,9 +77,12 @@ check_uclient() {
   log "$what: $sent messages sent and $recv echoed back over TLS, 0 lost"
 }
 
-# 1. turnutils_uclient over TLS with an echo peer.
-uclient_tls "$work/uc1.txt" 100
-check_uclient "$work/uc1.txt" "uclient -t -S"
+# 1. turnutils_uclient over TLS with an echo peer: Send mode, then channel mode (uclient 4.6
+#    binds channel numbers up to 0x7FFF, hence rfc5766-channel-numbers).
+uclient_tls "$work/uc1.txt" 100 -s
+check_uclient "$work/uc1.txt" "uclient -t -S -s (Send indications)"
+uclient_tls "$work/uc1c.txt" 100
+check_uclient "$work/uc1c.txt" "uclient -t -S (ChannelData)"
 
 # 2. ALPN and the ClientHello on the TCP port.
 s_client() { timeout 10 openssl s_client -connect "127.0.0.1:$1" "${@:2}" </dev/null 2>&1 || true; }
@@ -94,7 +98,7 @@ log "openssl s_client: stun.turn negotiated; h2-only connects without ALPN; TLS 
 # 3. Slowloris while a legitimate TLS client relays.
 sleep 1
 baseline=$(ls "/proc/$relay_pid/fd" | wc -l)
-uclient_tls "$work/uc2.txt" 150 &
+uclient_tls "$work/uc2.txt" 150 -s &
 uc_pid=$!
 pids+=("$uc_pid")
 sleep 1

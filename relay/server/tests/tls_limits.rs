@@ -69,7 +69,8 @@ fn half_clienthellos_are_closed_after_the_handshake_timeout_while_a_client_relay
     // The legitimate client keeps relaying meanwhile, with no loss.
     let mut sent = 0;
     while stalled.iter_mut().any(|s| !closed_by_server(s)) {
-        assert!(start.elapsed() < Duration::from_secs(4), "stalled handshakes still open after 4 s");
+        // The timeout is 1 s, checked every 0.1 s; the rest is slack for a loaded machine.
+        assert!(start.elapsed() < Duration::from_millis(2500), "stalled handshakes still open after 2.5 s");
         let msg = format!("while stalled {sent}").into_bytes();
         good.send(peer, &msg);
         assert_eq!(good.recv_data().unwrap(), msg);

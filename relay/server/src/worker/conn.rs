@@ -8,12 +8,13 @@
 //! port the first byte decides: 0x16 (a TLS handshake record) makes it a TLS connection, as
 //! coturn does.
 //!
-//! Limits, each counted and reported in the log by the 1-s sweep:
+//! Limits, each counted and reported in the log by the 1-s sweep when they change:
 //! - outbound: at most [`MAX_OUTBUF`] bytes queued by us (plus rustls's own
 //!   [`TLS_BUFFER_LIMIT`]); a client that reads so slowly that a message does not fit is
 //!   disconnected, so memory never grows;
 //! - inbound: at most one frame ([`framing::MAX_FRAME_LEN`]) plus one read's worth of bytes;
-//! - a TLS handshake must finish within the handshake timeout (10 s by default);
+//! - a TLS handshake must finish within the handshake timeout (10 s by default; deadlines are
+//!   checked at most every [`HANDSHAKE_CHECK`]);
 //! - a connection without an allocation is closed after `max-allocate-timeout` (60 s).
 
 use std::io::{self, Read, Write};
@@ -77,6 +78,22 @@ impl Conn {
     }
 }
 
+/// How often, at most, handshake deadlines are checked: a stalled handshake is closed at most
+/// this long after its deadline, and a flood of staggered connections costs at most ten scans
+/// of the connection table a second.
+const HANDSHAKE_CHECK: Duration = Duration::from_millis(100);
+
+/// The connection limits' counters and the handshake deadline bookkeeping of one worker.
+#[derive(Debug, Default)]
+pub(super) struct ConnState {
+    limits: Limits,
+    reported: Limits,
+    /// The earliest deadline of a connection still handshaking, if any.
+    handshake_due: Option<Instant>,
+    /// When the handshake deadlines were last checked.
+    handshake_checked: Option<Instant>,
+}
+
 /// Counters of the connection limits, reported by the sweep when they change.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Limits {
@@ -124,7 +141,8 @@ impl Worker {
                         continue;
                     }
                     let (layer, transport) = if tls {
-                        self.limits.tls_accepted += 1;
+                        self.conn_state.limits.tls_accepted += 1;
+                        self.handshake_started(now);
                         (Layer::Accepting(Box::default()), Transport::Tls)
                     } else if self.tls_store.is_some() {
                         (Layer::Sniff, Transport::Tcp)
@@ -209,7 +227,7 @@ impl Worker {
                         Ok(0) => break,
                         Ok(_) => {}
                         Err(_) => {
-                            self.limits.handshake_failures += 1;
+                            self.conn_state.limits.handshake_failures += 1;
                             self.close_conn(idx, "TLS ClientHello too large");
                             return false;
                         }
@@ -221,7 +239,9 @@ impl Worker {
                 let tuple = conn.tuple;
                 self.conn_by_tuple.remove(&old);
                 self.conn_by_tuple.insert(tuple, idx);
-                self.limits.tls_accepted += 1;
+                self.conn_state.limits.tls_accepted += 1;
+                let started = self.conns[idx].as_ref().map_or(now, |c| c.accepted);
+                self.handshake_started(started);
                 let mut chunk = [0u8; CHUNK];
                 return self.tls_accept(idx) && self.tls_process(idx, &mut chunk, now, unix_now);
             }
@@ -257,7 +277,7 @@ impl Worker {
             Err((e, mut alert)) => {
                 let _ = alert.write_all(&mut conn.stream);
                 tracing::debug!(target: "relay", tuple = %conn.tuple, error = %e, "TLS handshake failed");
-                self.limits.handshake_failures += 1;
+                self.conn_state.limits.handshake_failures += 1;
                 self.close_conn(idx, "TLS handshake failed");
                 false
             }
@@ -276,7 +296,7 @@ impl Worker {
                 let _ = tls.write_tls(&mut conn.stream);
                 tracing::debug!(target: "relay", tuple = %conn.tuple, error = %e, "TLS error");
                 if tls.is_handshaking() {
-                    self.limits.handshake_failures += 1;
+                    self.conn_state.limits.handshake_failures += 1;
                 }
                 self.close_conn(idx, "TLS error");
                 return false;
@@ -364,7 +384,7 @@ impl Worker {
     pub(super) fn conn_send(&mut self, idx: usize, data: &[u8], control: bool) {
         let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else { return };
         if conn.out.len() + data.len() > MAX_OUTBUF {
-            self.limits.slow_readers += 1;
+            self.conn_state.limits.slow_readers += 1;
             let why = if control {
                 "client does not read its control messages (outbound buffer over the cap)"
             } else {
@@ -470,27 +490,63 @@ impl Worker {
         self.flush();
     }
 
-    /// Closes TLS connections still handshaking after the handshake timeout, and connections
-    /// that have had no allocation for `max-allocate-timeout`; reports the limit counters.
-    pub(super) fn sweep_connections(&mut self, now: Instant) {
-        let handshake_timeout =
-            self.tls_store.as_ref().map_or(crate::tls::DEFAULT_HANDSHAKE_TIMEOUT, |s| s.handshake_timeout);
-        let mut handshake = Vec::new();
-        let mut stale = Vec::new();
+    fn handshake_timeout(&self) -> Duration {
+        self.tls_store.as_ref().map_or(crate::tls::DEFAULT_HANDSHAKE_TIMEOUT, |s| s.handshake_timeout)
+    }
+
+    /// A TLS handshake began on a connection accepted at `accepted`.
+    fn handshake_started(&mut self, accepted: Instant) {
+        let due = accepted + self.handshake_timeout();
+        let cs = &mut self.conn_state;
+        cs.handshake_due = Some(cs.handshake_due.map_or(due, |d| d.min(due)));
+    }
+
+    /// When the worker must next call [`Worker::handshake_timers`].
+    pub(super) fn handshake_timer(&self) -> Option<Instant> {
+        let due = self.conn_state.handshake_due?;
+        Some(self.conn_state.handshake_checked.map_or(due, |c| due.max(c + HANDSHAKE_CHECK)))
+    }
+
+    /// Closes TLS connections still handshaking after the handshake timeout.
+    pub(super) fn handshake_timers(&mut self, now: Instant) {
+        if self.handshake_timer().is_none_or(|t| t > now) {
+            return;
+        }
+        self.conn_state.handshake_checked = Some(now);
+        let timeout = self.handshake_timeout();
+        let mut expired = Vec::new();
+        let mut next: Option<Instant> = None;
         for (i, c) in self.conns.iter().enumerate() {
             let Some(c) = c else { continue };
-            let age = now.duration_since(c.accepted);
-            if c.handshaking() && age >= handshake_timeout {
-                handshake.push(i);
-            } else if !c.has_allocation && age >= self.max_allocate_timeout {
-                stale.push(i);
+            if !c.handshaking() {
+                continue;
+            }
+            let due = c.accepted + timeout;
+            if due <= now {
+                expired.push(i);
+            } else {
+                next = Some(next.map_or(due, |n| n.min(due)));
             }
         }
-        self.limits.handshake_timeouts += handshake.len() as u64;
-        for i in handshake {
+        self.conn_state.handshake_due = next;
+        self.conn_state.limits.handshake_timeouts += expired.len() as u64;
+        for i in expired {
             self.close_conn(i, "TLS handshake timeout");
         }
-        self.limits.no_allocation += stale.len() as u64;
+    }
+
+    /// Closes connections that have had no allocation for `max-allocate-timeout`; reports the
+    /// limit counters. Runs once a second.
+    pub(super) fn sweep_connections(&mut self, now: Instant) {
+        let stale: Vec<usize> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)))
+            .filter(|(_, c)| !c.has_allocation && now.duration_since(c.accepted) >= self.max_allocate_timeout)
+            .map(|(i, _)| i)
+            .collect();
+        self.conn_state.limits.no_allocation += stale.len() as u64;
         for i in stale {
             self.close_conn(i, "no allocation within max-allocate-timeout");
         }
@@ -499,11 +555,11 @@ impl Worker {
 
     /// Logs the limit counters when they changed since the last report.
     fn report_limits(&mut self) {
-        let (now, last) = (self.limits, self.limits_reported);
+        let (now, last) = (self.conn_state.limits, self.conn_state.reported);
         if now == last {
             return;
         }
-        self.limits_reported = now;
+        self.conn_state.reported = now;
         let l = now;
         if l.handshake_timeouts != last.handshake_timeouts
             || l.slow_readers != last.slow_readers

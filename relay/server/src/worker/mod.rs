@@ -25,7 +25,7 @@ use crate::host::{Host, RelaySlots, Shared};
 mod conn;
 mod udp;
 
-use self::conn::{Conn, Limits};
+use self::conn::{Conn, ConnState};
 use crate::sockets::{CONN_BASE, TCP_BASE, TLS_BASE, UDP_BASE, WAKER};
 use crate::tls::TlsStore;
 
@@ -57,8 +57,7 @@ pub(crate) struct Worker {
     tls: Vec<(SocketAddr, TcpListener)>,
     /// The certificate for TLS connections; `None` when TLS is off.
     tls_store: Option<Arc<TlsStore>>,
-    limits: Limits,
-    limits_reported: Limits,
+    conn_state: ConnState,
     relays: RelaySlots,
     conns: Vec<Option<Conn>>,
     free_conns: Vec<usize>,
@@ -100,8 +99,7 @@ impl Worker {
             tcp,
             tls,
             tls_store: None,
-            limits: Limits::default(),
-            limits_reported: Limits::default(),
+            conn_state: ConnState::default(),
             relays: RelaySlots::new(),
             conns: Vec::new(),
             free_conns: Vec::new(),
@@ -160,6 +158,7 @@ impl Worker {
                 self.last_sweep = now;
                 self.sweep_connections(now);
             }
+            self.handshake_timers(now);
             if self.paused_accept.is_some_and(|t| t <= now) {
                 self.paused_accept = None;
                 for i in 0..self.tcp.len() {
@@ -180,6 +179,9 @@ impl Worker {
         }
         if let Some(p) = self.paused_accept {
             t = t.min(p.saturating_duration_since(now));
+        }
+        if let Some(h) = self.handshake_timer() {
+            t = t.min(h.saturating_duration_since(now));
         }
         Some(t)
     }
