@@ -202,7 +202,7 @@ mod expiry {
         assert_eq!(lone.expect("error")["code"], "not-in-room");
         a.send(json!({"type": "signal", "data": "still here"}));
         assert_eq!(b.expect("signal")["data"], "still here");
-        assert_eq!(srv.rooms(), 0);
+        assert!(eventually(Duration::from_secs(2), || srv.rooms() == 0), "expired codes leave the table");
     }
 }
 
@@ -354,7 +354,8 @@ mod limits {
             }
         }
         assert!(peer_left, "the slow member was never cut off");
-        assert!(worst < Duration::from_millis(500), "the sender waited {worst:?}");
+        // Blocking on the slow member would take the 10 s write timeout; allow for a busy CI machine.
+        assert!(worst < Duration::from_secs(2), "the sender waited {worst:?}");
         assert!(t0.elapsed() < Duration::from_secs(10));
         drop(b);
     }
@@ -491,6 +492,15 @@ impl SioClient {
         self.c.send_text(&format!("42{prefix}{}", serde_json::Value::from(arr)));
     }
 
+    /// Asserts nothing but pings (answered) arrives within `d`.
+    fn expect_no_event(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while let Some(t) = self.c.try_recv_text(deadline.saturating_duration_since(Instant::now())) {
+            assert_eq!(t, "2", "expected no event, got {t}");
+            self.c.send_text("3");
+        }
+    }
+
     /// The next EVENT (any namespace), answering pings.
     fn recv_event(&mut self) -> (String, Vec<serde_json::Value>) {
         loop {
@@ -554,7 +564,7 @@ mod socket_io {
         assert_eq!(tv.recv_event(), ("RTC_Candidate_Exchange".into(), vec![json!({"candidate": "c"}), json!(2)]));
         // Events in a namespace the socket never connected are ignored, as socket.io does.
         sender.send_event("/", "CLIENT_OFFER_TO_SERVER", &[json!(1)]);
-        tv.c.expect_silence(Duration::from_millis(100));
+        tv.expect_no_event(Duration::from_millis(100));
         sender.c.send_text("41/rtc,");
         assert_eq!(tv.recv_event(), ("PEER_LEFT".into(), vec![json!({"id": sender_id(&a)})]));
         tv.c.assert_no_secret();
