@@ -195,8 +195,9 @@ impl Controller {
     }
 
     /// Runs until a signal or the end of a drain says to stop, then tells the workers to stop.
-    /// The caller joins their threads.
-    pub(crate) fn run(mut self, signals: &Receiver<i32>) {
+    /// The caller joins their threads, and only then drops the controller: dropping it closes
+    /// the workers' wakers, and a waker closed before its worker saw the ring is a lost wake-up.
+    pub(crate) fn run(&mut self, signals: &Receiver<i32>) {
         let mut last_summary = Instant::now();
         loop {
             match signals.recv_timeout(TICK) {

@@ -153,10 +153,12 @@ fn run(loaded: Loaded) -> anyhow::Result<()> {
     );
 
     let pidfile = cfg.pidfile.clone();
-    Controller::new(loaded, plan, shared, workers, metrics, log).run(&signals);
+    let mut controller = Controller::new(loaded, plan, shared, workers, metrics, log);
+    controller.run(&signals);
     for t in threads {
         let _ = t.join();
     }
+    drop(controller);
     if let Some(p) = &pidfile {
         let _ = std::fs::remove_file(p);
     }
