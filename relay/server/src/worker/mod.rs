@@ -106,14 +106,14 @@ impl Worker {
             conns: Vec::new(),
             free_conns: Vec::new(),
             conn_by_tuple: FxHashMap::default(),
+            ops: Ops::new(shared.metrics.clone(), id),
+            shared,
             control,
             buf: vec![0u8; PEER_HEADROOM + MAX_DATAGRAM + PEER_TAILROOM].into_boxed_slice(),
             pending: Vec::new(),
             paused_accept: None,
             max_allocate_timeout,
             last_sweep: Instant::now(),
-            ops: Ops::new(shared.metrics.clone(), id),
-            shared,
         })
     }
 
