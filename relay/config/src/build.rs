@@ -191,6 +191,19 @@ impl Builder {
                 }
             }
             "fingerprint" => c.fingerprint = boolean(n, v)?,
+            "rfc5766-channel-numbers" => c.rfc5766_channel_numbers = boolean(n, v)?,
+            // Tern limits unauthenticated answers by default; the flag asks for what it does.
+            "unauthorized-ratelimit" => {
+                if !boolean(n, v)? {
+                    c.unauthorized_ratelimit_rps = 0;
+                }
+            }
+            "unauthorized-ratelimit-rps" => {
+                c.unauthorized_ratelimit_rps =
+                    u32_value(n, v, "use a whole number of answers per second; 0 turns it off")?
+            }
+            "stun-only" => c.stun_only = boolean(n, v)?,
+            "no-stun" => c.no_stun = boolean(n, v)?,
             "lt-cred-mech" => self.lt_cred_mech = Some((boolean(n, v)?, origin.clone())),
             "no-auth" => self.no_auth = Some((boolean(n, v)?, origin.clone())),
             "use-auth-secret" => self.use_auth_secret = Some((boolean(n, v)?, origin.clone())),

@@ -227,14 +227,13 @@ fn short(cl: &mut CommandLine, cluster: &str, args: &[Option<&str>], i: &mut usi
             }
             return;
         };
-        if let Some(bare) = value.strip_prefix('=') {
+        if value.starts_with('=') {
+            // Not the value itself: `-u =name:password` must not print the password.
             cl.warnings.push(Diagnostic::new(
                 Origin::CommandLine,
                 format!(
-                    "-{c} {}: the short form takes its value without `=` (write -{c} {}); the `=` is kept as part \
-                     of the value",
-                    shown(&value),
-                    shown(bare)
+                    "-{c} is followed by `=`: the short form takes its value without it (write -{c} <value>); the \
+                     `=` is kept as part of the value"
                 ),
             ));
         }
@@ -332,8 +331,8 @@ mod tests {
         assert_eq!(cl.entries[0].value, "=example.org");
         assert_eq!(
             cl.warnings[0].to_string(),
-            "command line: -r =example.org: the short form takes its value without `=` (write -r example.org); the \
-             `=` is kept as part of the value"
+            "command line: -r is followed by `=`: the short form takes its value without it (write -r <value>); \
+             the `=` is kept as part of the value"
         );
     }
 

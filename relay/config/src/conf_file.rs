@@ -56,12 +56,13 @@ pub(crate) fn lex(text: &[u8], path: &Path) -> Lexed {
         };
         let (name, value) = split_line(line);
         if line.ends_with(';') {
+            // Names only: the value may be a secret.
             out.warnings.push(Diagnostic::new(
                 origin.clone(),
                 format!(
-                    "`{}` ends with `;`: turnserver.conf has no terminator, so the `;` is part of the value; \
-                     remove it",
-                    shown(line)
+                    "the line of `{}` ends with `;`: turnserver.conf has no terminator, so the `;` is part of the \
+                     value; remove it",
+                    shown(name)
                 ),
             ));
         }
@@ -181,7 +182,7 @@ mod tests {
         assert_eq!(l.entries[0].value, "example.org;");
         assert_eq!(
             l.warnings[0].to_string(),
-            "t.conf:1: `realm=example.org;` ends with `;`: turnserver.conf has no terminator, so the `;` is part \
+            "t.conf:1: the line of `realm` ends with `;`: turnserver.conf has no terminator, so the `;` is part \
              of the value; remove it"
         );
     }

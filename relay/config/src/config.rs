@@ -195,6 +195,15 @@ pub struct Config {
     // ---- protocol ----
     /// `fingerprint`.
     pub fingerprint: bool,
+    /// `rfc5766-channel-numbers`: also bind channels 0x5000–0x7FFF (RFC 5766 clients).
+    pub rfc5766_channel_numbers: bool,
+    /// `unauthorized-ratelimit-rps`: 401/438 answers per UDP source per second. Tern limits by
+    /// default (10, coturn's rps default); 0 turns the limit off.
+    pub unauthorized_ratelimit_rps: u32,
+    /// `stun-only`: answer STUN Binding only; TURN requests get 400.
+    pub stun_only: bool,
+    /// `no-stun`: TURN only; Binding requests are ignored.
+    pub no_stun: bool,
     /// `alternate-server` (repeatable).
     pub alternate_servers: Vec<SocketAddr>,
     /// `software-attribute` (off by default; `no-software-attribute` keeps it off).
@@ -312,6 +321,10 @@ impl Default for Config {
             permission_lifetime: 300,
             max_allocate_timeout: 60,
             fingerprint: false,
+            rfc5766_channel_numbers: false,
+            unauthorized_ratelimit_rps: 10,
+            stun_only: false,
+            no_stun: false,
             alternate_servers: Vec::new(),
             software_attribute: false,
             cert: None,
@@ -384,6 +397,10 @@ impl std::fmt::Debug for Config {
             permission_lifetime,
             max_allocate_timeout,
             fingerprint,
+            rfc5766_channel_numbers,
+            unauthorized_ratelimit_rps,
+            stun_only,
+            no_stun,
             alternate_servers,
             software_attribute,
             cert,
@@ -449,6 +466,10 @@ impl std::fmt::Debug for Config {
             .field("permission_lifetime", permission_lifetime)
             .field("max_allocate_timeout", max_allocate_timeout)
             .field("fingerprint", fingerprint)
+            .field("rfc5766_channel_numbers", rfc5766_channel_numbers)
+            .field("unauthorized_ratelimit_rps", unauthorized_ratelimit_rps)
+            .field("stun_only", stun_only)
+            .field("no_stun", no_stun)
             .field("alternate_servers", alternate_servers)
             .field("software_attribute", software_attribute)
             .field("cert", cert)

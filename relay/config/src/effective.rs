@@ -100,6 +100,10 @@ pub fn to_turnserver_conf(c: &Config, secrets: Secrets) -> String {
 
     w.section("Protocol");
     w.flag("fingerprint", c.fingerprint);
+    w.flag("rfc5766-channel-numbers", c.rfc5766_channel_numbers);
+    w.val("unauthorized-ratelimit-rps", c.unauthorized_ratelimit_rps);
+    w.flag("stun-only", c.stun_only);
+    w.flag("no-stun", c.no_stun);
     let alt: Vec<String> = c.alternate_servers.iter().map(|s| s.to_string()).collect();
     w.list("alternate-server", &alt, "none");
     w.flag("software-attribute", c.software_attribute);

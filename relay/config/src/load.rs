@@ -41,10 +41,22 @@ pub struct Loaded {
 }
 
 /// How a configuration was loaded, so it can be loaded again the same way.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Source {
     CommandLine { args: Vec<OsString>, cwd: PathBuf },
     File { path: PathBuf, cwd: PathBuf },
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The arguments may carry --static-auth-secret: count them, do not print them.
+        match self {
+            Source::CommandLine { args, cwd } => {
+                f.debug_struct("CommandLine").field("args", &args.len()).field("cwd", cwd).finish()
+            }
+            Source::File { path, cwd } => f.debug_struct("File").field("path", path).field("cwd", cwd).finish(),
+        }
+    }
 }
 
 impl Loaded {

@@ -89,6 +89,8 @@ pub(crate) struct WorkerMetrics {
     dropped_no_route: AtomicU64,
     binding_requests: AtomicU64,
     events_dropped: AtomicU64,
+    challenges_suppressed: AtomicU64,
+    dropped_bandwidth: AtomicU64,
     tls_handshakes: AtomicU64,
     tls_handshake_failures: AtomicU64,
     allocations: AtomicU64,
@@ -112,29 +114,55 @@ fn get(a: &AtomicU64) -> u64 {
 impl WorkerMetrics {
     /// Copies a worker's counters out. Called by that worker only.
     pub(crate) fn publish(&self, core: &Stats, shell: &ShellStats, g: Gauges, heartbeat: Duration) {
-        for i in 0..3 {
-            put(&self.allocations_created[i], core.allocations_created[i]);
-            put(&self.active[i], shell.active[i]);
+        // Written out without `..`: a counter added to the core does not compile until it is
+        // published (and then rendered).
+        let Stats {
+            allocations_created,
+            packets_to_peer,
+            bytes_to_peer,
+            packets_from_peer,
+            bytes_from_peer,
+            auth_challenges,
+            auth_failures,
+            stale_nonces,
+            peer_denied,
+            quota_rejections,
+            capacity_rejections,
+            malformed,
+            dropped_no_route,
+            binding_requests,
+            events_dropped,
+            challenges_suppressed,
+            dropped_bandwidth,
+            drain_rejections,
+        } = core;
+        for (a, v) in self.allocations_created.iter().zip(allocations_created) {
+            put(a, *v);
         }
-        put(&self.packets_to_peer, core.packets_to_peer);
-        put(&self.bytes_to_peer, core.bytes_to_peer);
-        put(&self.packets_from_peer, core.packets_from_peer);
-        put(&self.bytes_from_peer, core.bytes_from_peer);
-        put(&self.auth_challenges, core.auth_challenges);
-        for (a, v) in self.auth_failures.iter().zip(core.auth_failures) {
+        for (a, v) in self.active.iter().zip(shell.active) {
             put(a, v);
         }
-        put(&self.stale_nonces, core.stale_nonces);
-        for (a, v) in self.peer_denied.iter().zip(core.peer_denied) {
-            put(a, v);
+        put(&self.packets_to_peer, *packets_to_peer);
+        put(&self.bytes_to_peer, *bytes_to_peer);
+        put(&self.packets_from_peer, *packets_from_peer);
+        put(&self.bytes_from_peer, *bytes_from_peer);
+        put(&self.auth_challenges, *auth_challenges);
+        for (a, v) in self.auth_failures.iter().zip(auth_failures) {
+            put(a, *v);
         }
-        put(&self.quota_rejections, core.quota_rejections);
-        put(&self.capacity_rejections, core.capacity_rejections);
-        put(&self.drain_rejections, core.drain_rejections);
-        put(&self.malformed, core.malformed);
-        put(&self.dropped_no_route, core.dropped_no_route);
-        put(&self.binding_requests, core.binding_requests);
-        put(&self.events_dropped, core.events_dropped);
+        put(&self.stale_nonces, *stale_nonces);
+        for (a, v) in self.peer_denied.iter().zip(peer_denied) {
+            put(a, *v);
+        }
+        put(&self.quota_rejections, *quota_rejections);
+        put(&self.capacity_rejections, *capacity_rejections);
+        put(&self.drain_rejections, *drain_rejections);
+        put(&self.malformed, *malformed);
+        put(&self.dropped_no_route, *dropped_no_route);
+        put(&self.binding_requests, *binding_requests);
+        put(&self.events_dropped, *events_dropped);
+        put(&self.challenges_suppressed, *challenges_suppressed);
+        put(&self.dropped_bandwidth, *dropped_bandwidth);
         put(&self.tls_handshakes, shell.tls_handshakes);
         put(&self.tls_handshake_failures, shell.tls_handshake_failures);
         put(&self.allocations, g.allocations as u64);
@@ -361,11 +389,18 @@ pub(crate) fn render(m: &Metrics, users: Option<&BTreeMap<String, UserTotals>>) 
         "Packets that were neither STUN nor valid ChannelData.",
         sum(ws, |w| &w.malformed),
     );
-    e.single(
+    e.family(
         "tern_dropped_packets_total",
         "counter",
-        "Data dropped for want of an allocation, channel or permission.",
-        sum(ws, |w| &w.dropped_no_route),
+        "Data dropped, by reason: no_route (no allocation, channel or permission), bandwidth (max-bps, bps-capacity).",
+    );
+    e.sample("tern_dropped_packets_total", &[("reason", "no_route")], sum(ws, |w| &w.dropped_no_route));
+    e.sample("tern_dropped_packets_total", &[("reason", "bandwidth")], sum(ws, |w| &w.dropped_bandwidth));
+    e.single(
+        "tern_auth_challenges_suppressed_total",
+        "counter",
+        "401/438 answers not sent because their source was over its budget (unauthorized-ratelimit).",
+        sum(ws, |w| &w.challenges_suppressed),
     );
     e.single(
         "tern_binding_requests_total",

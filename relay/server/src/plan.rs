@@ -75,6 +75,13 @@ impl Plan {
         sc.alternate_servers = cfg.alternate_servers.clone();
         sc.policy = self.policy_config(cfg);
         sc.no_udp_relay = cfg.no_udp_relay;
+        sc.rfc5766_channel_numbers = cfg.rfc5766_channel_numbers;
+        sc.max_bps = cfg.max_bps;
+        sc.unauthenticated_rps = cfg.unauthorized_ratelimit_rps;
+        sc.stun_only = cfg.stun_only;
+        sc.no_stun = cfg.no_stun;
+        // Each worker polices its share of the server-wide capacity.
+        sc.bps_capacity = cfg.bps_capacity.div_ceil(self.workers as u64);
         sc
     }
 

@@ -381,3 +381,16 @@ fn reload_reads_the_same_files_again() {
     assert_eq!(f.reload().unwrap().config.realm.as_deref(), Some("four"));
     assert!(f.args().is_none());
 }
+
+#[test]
+fn secrets_stay_out_of_debug_output_and_messages() {
+    let l = run_ok(INTEROP, None);
+    let d = format!("{l:?}");
+    assert!(!d.contains("benchsecret"), "{d}");
+    let e = run(&["-n", "--no-tls", "--static-auth-secret=s3cr3t;", "-u", "=alice:pw0rd", "--min-port=x"], None)
+        .unwrap_err();
+    let all = format!("{e:?} {e}");
+    assert!(!all.contains("s3cr3t") && !all.contains("pw0rd"), "{all}");
+    let w = crate::support::load("realm=r\nstatic-auth-secret=s3cr3t;\n").unwrap();
+    assert!(!format!("{:?}", w.warnings).contains("s3cr3t"));
+}

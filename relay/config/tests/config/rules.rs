@@ -120,7 +120,7 @@ fn a_trailing_semicolon_warns() {
     assert_eq!(l.config.realm.as_deref(), Some("example.org;"));
     assert_eq!(
         l.warnings.iter().map(short).collect::<Vec<_>>(),
-        ["1: `realm=example.org;` ends with `;`: turnserver.conf has no terminator, so the `;` is part of the \
+        ["1: the line of `realm` ends with `;`: turnserver.conf has no terminator, so the `;` is part of the \
           value; remove it"]
     );
 }

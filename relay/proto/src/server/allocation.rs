@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
+use super::limits::TokenBucket;
 use crate::stun::TransactionId;
 use crate::types::FiveTuple;
 
@@ -57,6 +58,9 @@ pub(crate) struct Allocation {
     pub(crate) bytes_from_peer: u64,
     pub(crate) packets_to_peer: u64,
     pub(crate) packets_from_peer: u64,
+    /// `max-bps`, each direction.
+    pub(crate) bandwidth_to_peer: TokenBucket,
+    pub(crate) bandwidth_from_peer: TokenBucket,
 }
 
 impl Allocation {

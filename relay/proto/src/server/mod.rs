@@ -19,6 +19,7 @@
 
 mod allocation;
 pub mod auth;
+mod limits;
 mod ports;
 mod timers;
 
@@ -35,6 +36,7 @@ pub use self::allocation::{AllocId, CHANNEL_COOLDOWN, RESERVATION_LIFETIME};
 use self::allocation::{Allocation, Slab};
 pub use self::auth::{AuthConfig, UnauthorizedReason, UserSecret};
 use self::auth::{AuthFailure, AuthOk, Authenticator, IntegrityKind};
+use self::limits::{SourceBudget, TokenBucket};
 use self::ports::{PortPool, PortWish};
 use self::timers::{TimerKind, Timers};
 use crate::channel_data::{self, ChannelData, PacketKind};
@@ -106,8 +108,17 @@ pub struct ServerConfig {
     pub no_udp_relay: bool,
     /// `stun-only`: TURN requests are refused.
     pub stun_only: bool,
+    /// `no-stun`: Binding requests are ignored.
+    pub no_stun: bool,
     /// `rfc5766-channel-numbers`: also bind channels 0x5000–0x7FFF, as RFC 5766 clients ask.
     pub rfc5766_channel_numbers: bool,
+    /// `max-bps`: bytes per second per allocation in each direction; 0 = unlimited.
+    pub max_bps: u64,
+    /// This worker's share of `bps-capacity` (bytes per second, both directions); 0 = unlimited.
+    pub bps_capacity: u64,
+    /// Unauthenticated answers (401, 438) per source address per second over UDP; 0 = no limit.
+    /// Loopback sources are exempt: they cannot be spoofed from outside.
+    pub unauthenticated_rps: u32,
 }
 
 impl ServerConfig {
@@ -131,7 +142,11 @@ impl ServerConfig {
             max_channels: 1024,
             no_udp_relay: false,
             stun_only: false,
+            no_stun: false,
             rfc5766_channel_numbers: false,
+            max_bps: 0,
+            bps_capacity: 0,
+            unauthenticated_rps: 10,
         }
     }
 }
@@ -301,6 +316,10 @@ pub struct Stats {
     pub binding_requests: u64,
     /// Events dropped because the shell did not drain them.
     pub events_dropped: u64,
+    /// 401/438 answers not sent because their source was over its budget.
+    pub challenges_suppressed: u64,
+    /// Datagrams dropped by `max-bps` or `bps-capacity`.
+    pub dropped_bandwidth: u64,
     /// 508s to new allocations while draining ([`Server::set_draining`]).
     pub drain_rejections: u64,
 }
@@ -346,6 +365,9 @@ pub struct Server {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    unauthenticated: SourceBudget,
+    capacity: TokenBucket,
+    epoch: Instant,
     next_alternate: usize,
     next_relay_ip: usize,
     draining: bool,
@@ -361,7 +383,12 @@ impl Server {
         let auth = Authenticator::new(&cfg.realm, &cfg.auth, nonce_key, now, cfg.stale_nonce_secs);
         let policy = PeerPolicy::new(cfg.policy.clone());
         let ports = PortPool::new(cfg.ports.clone());
+        let unauthenticated = SourceBudget::new(cfg.unauthenticated_rps, rng.next_u64());
+        let capacity = TokenBucket::new(cfg.bps_capacity, now);
         Server {
+            unauthenticated,
+            capacity,
+            epoch: now,
             cfg,
             rng,
             auth,
@@ -436,6 +463,9 @@ impl Server {
                 return None;
             }
             let (tuple, number, alloc) = (ch.tuple, ch.number, ch.alloc);
+            if !self.count_from_peer(now, alloc, len) {
+                return None;
+            }
             let start = payload.start - channel_data::HEADER_LEN;
             let header: &mut [u8; 4] = (&mut buf[start..payload.start]).try_into().ok()?;
             channel_data::write_header(header, number, len).ok()?;
@@ -445,7 +475,6 @@ impl Server {
                 buf[end..end + pad].fill(0);
                 end += pad;
             }
-            self.count_from_peer(alloc, len);
             return Some(ToClient { to: tuple, range: start..end });
         }
 
@@ -459,8 +488,10 @@ impl Server {
             return None;
         }
         let tuple = a.tuple;
+        if !self.count_from_peer(now, id, len) {
+            return None;
+        }
         let range = self.write_data_indication(buf, payload, peer)?;
-        self.count_from_peer(id, len);
         Some(ToClient { to: tuple, range })
     }
 
@@ -644,7 +675,9 @@ impl Server {
             }
         }
         let len = cd.payload().len();
-        self.count_to_peer(alloc, len);
+        if !self.count_to_peer(now, alloc, len) {
+            return ClientAction::Done;
+        }
         ClientAction::Forward(Forward {
             relay,
             peer,
@@ -676,26 +709,38 @@ impl Server {
         }
         // `data` borrows from `packet`: its offset is where the payload starts.
         let start = data.as_ptr() as usize - packet.as_ptr() as usize;
-        self.count_to_peer(id, data.len());
+        if !self.count_to_peer(now, id, data.len()) {
+            return ClientAction::Done;
+        }
         ClientAction::Forward(Forward { relay, peer, payload: start..start + data.len() })
     }
 
-    fn count_to_peer(&mut self, id: AllocId, len: usize) {
+    /// Counts a datagram to a peer; `false` if `max-bps` or `bps-capacity` drops it.
+    fn count_to_peer(&mut self, now: Instant, id: AllocId, len: usize) -> bool {
+        let Some(a) = self.allocs.get_mut(id) else { return false };
+        if !a.bandwidth_to_peer.take(len as u64, now) || !self.capacity.take(len as u64, now) {
+            self.stats.dropped_bandwidth += 1;
+            return false;
+        }
+        a.packets_to_peer += 1;
+        a.bytes_to_peer += len as u64;
         self.stats.packets_to_peer += 1;
         self.stats.bytes_to_peer += len as u64;
-        if let Some(a) = self.allocs.get_mut(id) {
-            a.packets_to_peer += 1;
-            a.bytes_to_peer += len as u64;
-        }
+        true
     }
 
-    fn count_from_peer(&mut self, id: AllocId, len: usize) {
+    /// Counts a datagram from a peer; `false` if `max-bps` or `bps-capacity` drops it.
+    fn count_from_peer(&mut self, now: Instant, id: AllocId, len: usize) -> bool {
+        let Some(a) = self.allocs.get_mut(id) else { return false };
+        if !a.bandwidth_from_peer.take(len as u64, now) || !self.capacity.take(len as u64, now) {
+            self.stats.dropped_bandwidth += 1;
+            return false;
+        }
+        a.packets_from_peer += 1;
+        a.bytes_from_peer += len as u64;
         self.stats.packets_from_peer += 1;
         self.stats.bytes_from_peer += len as u64;
-        if let Some(a) = self.allocs.get_mut(id) {
-            a.packets_from_peer += 1;
-            a.bytes_from_peer += len as u64;
-        }
+        true
     }
 
     /// Writes a Data indication around `buf[payload]` in place.
@@ -772,7 +817,7 @@ impl Server {
             return ClientAction::Done;
         }
         if msg.is_classic() {
-            if msg.method() == Method::BINDING && msg.class() == Class::Request {
+            if msg.method() == Method::BINDING && msg.class() == Class::Request && !self.cfg.no_stun {
                 self.classic_binding(tuple, &msg);
             } else {
                 self.stats.malformed += 1;
@@ -791,6 +836,7 @@ impl Server {
             Class::Success | Class::Error => return ClientAction::Done,
         }
         match msg.method() {
+            Method::BINDING if self.cfg.no_stun => {}
             Method::BINDING => self.handle_binding(tuple, &msg),
             Method::ALLOCATE | Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND
                 if self.cfg.stun_only =>
@@ -882,6 +928,15 @@ impl Server {
     /// 401 or 438 with REALM, a fresh NONCE and PASSWORD-ALGORITHMS; no reason phrase, no
     /// MESSAGE-INTEGRITY (nothing authenticated): the smallest answer that lets a client go on.
     fn challenge(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>, code: ErrorCode) {
+        // Over UDP a source address can be spoofed: a per-source budget keeps the server from
+        // being a reflector. Loopback cannot be spoofed from outside.
+        if tuple.transport == Transport::Udp && !tuple.client.ip().is_loopback() {
+            let now_s = u32::try_from(now.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX);
+            if !self.unauthenticated.allow(tuple.client.ip(), now_s) {
+                self.stats.challenges_suppressed += 1;
+                return;
+            }
+        }
         let nonce = self.auth.nonce(now, tuple.client);
         let realm = self.auth.realm().to_owned();
         self.reply(tuple, msg, Class::Error, None, |w| {
@@ -1156,6 +1211,8 @@ impl Server {
             bytes_from_peer: 0,
             packets_to_peer: 0,
             packets_from_peer: 0,
+            bandwidth_to_peer: TokenBucket::new(self.cfg.max_bps, now),
+            bandwidth_from_peer: TokenBucket::new(self.cfg.max_bps, now),
         });
         self.alloc_by_tuple.insert(tuple, id);
         for r in &local_relays {

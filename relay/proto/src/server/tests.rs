@@ -57,6 +57,21 @@ fn classic_rfc3489_binding_gets_mapped_address_and_the_echoed_id() {
 }
 
 #[test]
+fn stun_only_refuses_turn_and_no_stun_ignores_binding() {
+    let mut h = Harness::with(|cfg| cfg.stun_only = true);
+    let c = h.client(1);
+    let r = h.request(c.tuple, Method::ALLOCATE, |w| {
+        w.add_requested_transport(17);
+    });
+    assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::BAD_REQUEST);
+    assert_eq!(h.request(c.tuple, Method::BINDING, |_| {}).msg().class(), Class::Success);
+    let mut h = Harness::with(|cfg| cfg.no_stun = true);
+    let req = build(Method::BINDING, Class::Request, [1; 12], |_| {});
+    h.send(c.tuple, &req);
+    assert!(h.transmits.is_empty());
+}
+
+#[test]
 fn malformed_input_gets_no_reply_and_is_counted() {
     let mut h = Harness::new();
     let c = h.client(1);
@@ -142,6 +157,75 @@ fn wrong_password_gets_401_and_creates_nothing() {
     assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::UNAUTHORIZED);
     assert_eq!(h.server.allocation_count(), 0);
     assert_eq!(h.server.stats().auth_failures[UnauthorizedReason::BadIntegrity.index()], 1);
+}
+
+#[test]
+fn unauthenticated_answers_over_udp_have_a_per_source_budget() {
+    let mut h = Harness::with(|cfg| cfg.unauthenticated_rps = 5);
+    let c = h.client(1);
+    let req = build(Method::ALLOCATE, Class::Request, [2; 12], |w| {
+        w.add_requested_transport(17);
+    });
+    h.transmits.clear();
+    for _ in 0..20 {
+        h.send(c.tuple, &req);
+    }
+    assert_eq!(h.transmits.len(), 5);
+    assert_eq!(h.server.stats().challenges_suppressed, 15);
+    // The next second has a fresh budget; TCP and loopback sources are not limited.
+    h.advance(Duration::from_secs(1));
+    h.transmits.clear();
+    h.send(c.tuple, &req);
+    assert_eq!(h.transmits.len(), 1);
+    let mut tcp = c.tuple;
+    tcp.transport = Transport::Tcp;
+    let mut lo = c.tuple;
+    lo.client = "127.0.0.1:5000".parse().unwrap();
+    h.transmits.clear();
+    for _ in 0..20 {
+        h.send(tcp, &req);
+        h.send(lo, &req);
+    }
+    assert_eq!(h.transmits.len(), 40);
+}
+
+#[test]
+fn oversize_username_realm_or_nonce_gets_400() {
+    let mut h = Harness::new();
+    let c = h.client(1);
+    let long = "x".repeat(600);
+    for t in [AttrType::USERNAME, AttrType::REALM, AttrType::NONCE] {
+        // The first USERNAME/REALM/NONCE wins, so put the oversize one first.
+        let req = build(Method::ALLOCATE, Class::Request, [3; 12], |w| {
+            w.add_requested_transport(17);
+            w.add_text(t, &long);
+            w.add_text(AttrType::USERNAME, "u");
+            w.add_text(AttrType::REALM, REALM);
+            w.add_text(AttrType::NONCE, "n");
+            w.add_message_integrity(b"k");
+        });
+        let r = h.send_expect_one(c.tuple, &req);
+        assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::BAD_REQUEST, "{t:?}");
+    }
+}
+
+#[test]
+fn max_bps_drops_traffic_over_the_rate_in_each_direction() {
+    let mut h = Harness::with(|cfg| cfg.max_bps = 1000);
+    let mut c = h.client(1);
+    c.allocate(&mut h, |_| {});
+    let peer: SocketAddr = "8.8.8.8:5000".parse().unwrap();
+    c.bind(&mut h, 0x4000, peer);
+    let payload = [7u8; 100];
+    let sent = (0..20).filter(|_| h.channel_data(c.tuple, 0x4000, &payload).is_some()).count();
+    assert_eq!(sent, 10, "1000 bytes per second of 100-byte datagrams");
+    let relay = h.server.sessions(h.now)[0].relays[0];
+    let back = (0..20).filter(|_| h.peer_data(relay, peer, &payload).is_some()).count();
+    assert_eq!(back, 10);
+    assert_eq!(h.server.stats().dropped_bandwidth, 20);
+    h.advance(Duration::from_millis(500));
+    let sent = (0..20).filter(|_| h.channel_data(c.tuple, 0x4000, &payload).is_some()).count();
+    assert_eq!(sent, 5);
 }
 
 #[test]
@@ -1022,6 +1106,8 @@ impl Harness {
             vec![RelayIp { local: "198.51.100.1".parse().unwrap(), public: "198.51.100.1".parse().unwrap() }];
         cfg.policy.own_ips = vec!["198.51.100.1".parse().unwrap()];
         cfg.policy.relay_ports = Some(50000..=50999);
+        // Scenario tests send many challenges from one address; the budget has its own test.
+        cfg.unauthenticated_rps = 0;
         f(&mut cfg);
         let now = Instant::now();
         Harness {
