@@ -60,10 +60,12 @@ sessions() { curl -sf "http://127.0.0.1:$aport/sessions"; }
 session_ids() {
   sessions | python3 -c 'import json,sys; u=sys.argv[1]; print(" ".join(s["id"] for s in json.load(sys.stdin)["sessions"] if s["user"].endswith(":"+u)))' "$1"
 }
-# Ends every live session of user name suffix $1 through the admin API.
-kill_sessions_of() {
+# Ends every live session of user $1 through the admin API, one id at a time.
+kill_sessions_by_id() {
   for id in $(session_ids "$1"); do curl -sf -X DELETE "http://127.0.0.1:$aport/sessions/$id" >/dev/null; done
 }
+# The same in one request (user=NAME matches the REST user part of the user names).
+kill_user() { curl -sf -X DELETE "http://127.0.0.1:$aport/sessions?user=$1" >/dev/null; }
 
 log "ops: the exporter under uclient traffic, checked by promtool"
 scrape > "$tmp/before.prom"
@@ -80,7 +82,7 @@ created=$(value 'tern_allocations_created_total{transport="udp"}' < "$tmp/after.
 echo "relayed client->peer ${sent_before} -> ${sent_after}, peer->client ${back_after}, allocations created ${created}"
 [ "$sent_before" = 0 ] && [ "$sent_after" -ge 200 ] && [ "$back_after" -ge 200 ] && [ "$created" -ge 2 ] \
   || fail "the counters did not follow the traffic"
-kill_sessions_of alice
+kill_user alice
 
 log "ops: the admin API lists a live uclient session and kills it"
 uclient old-secret carol 300 > "$tmp/carol.out" &
@@ -95,7 +97,7 @@ done
 [ -n "$ids" ] || fail "the admin API does not list uclient's session"
 echo "carol's sessions: $ids"
 sleep 1
-kill_sessions_of carol
+kill_sessions_by_id carol
 [ -z "$(session_ids carol)" ] || fail "carol's sessions are still listed after the kill"
 wait "$carol" || true
 carol_lost=$(lost < "$tmp/carol.out")
@@ -123,8 +125,8 @@ wait "$dave" || true
 [ "$(lost < "$tmp/dave.out")" = "0" ] || { tail -n 5 "$tmp/dave.out"; fail "the call lost packets across the reloads"; }
 echo "the call relayed all 250 packets across two reloads"
 [ "$(grep -c 'configuration reloaded' "$tmp/relay.log")" -ge 2 ] || fail "the reloads are not logged"
-kill_sessions_of erin
-kill_sessions_of dave
+kill_user erin
+kill_user dave
 
 log "ops: drain with SIGUSR1"
 uclient new-secret frank 200 > "$tmp/frank.out" &
@@ -142,7 +144,7 @@ drain_rejected=$(scrape | value tern_drain_rejections_total)
 echo "during the drain: frank's call lost 0 packets; ${drain_rejected} new allocation(s) refused with 508"
 [ "$drain_rejected" -ge 1 ] || fail "no drain rejection was counted"
 # uclient leaves one allocation behind at exit; end the rest as an operator would.
-kill_sessions_of frank
+kill_user frank
 for _ in $(seq 50); do kill -0 "$relay" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$relay" 2>/dev/null; then fail "the relay did not exit after its last allocation ended"; fi
 wait "$relay" || fail "the drained relay exited with an error"

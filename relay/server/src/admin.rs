@@ -5,8 +5,12 @@
 //! | `GET /healthz` | 200 while every worker runs its loop; 503 naming a stalled worker |
 //! | `GET /readyz` | 200 while new allocations are taken; 503 while draining or stopping |
 //! | `GET /sessions[?user=NAME]` | the live allocations: id, user, client, relay, transport, age, bytes |
+//! | `GET /sessions/ID` | one of them |
 //! | `DELETE /sessions/ID` | ends that allocation (404 if there is none) |
 //! | `DELETE /sessions?user=NAME` | ends every allocation of that user |
+//!
+//! `user=NAME` matches the user name exactly, or, with TURN REST credentials, the user part of
+//! it (`alice` matches `1700000000:alice`), so one request reaches every credential a user got.
 //!
 //! It listens on 127.0.0.1 by default. Bound anywhere else it needs `admin-api-token` (the
 //! configuration refuses to load otherwise); with a token set, the `/sessions` requests must
@@ -23,7 +27,7 @@ use subtle::ConstantTimeEq;
 
 use crate::control::Workers;
 use crate::http::{Handler, Request, Response, percent_decode};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, user_label};
 
 /// How long a request waits for the workers' answers.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -33,6 +37,8 @@ pub(crate) struct Admin {
     pub(crate) workers: Workers,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) token: Option<String>,
+    /// `rest-api-separator` when TURN REST credentials are on.
+    pub(crate) rest_separator: Option<char>,
 }
 
 /// The admin API's request handler.
@@ -115,7 +121,7 @@ impl Admin {
         };
         let rows: Vec<Value> = all
             .iter()
-            .filter(|(_, s)| user.is_none_or(|u| s.username == u))
+            .filter(|(_, s)| user.is_none_or(|u| self.user_matches(&s.username, u)))
             .map(|(w, s)| session_json(*w, s))
             .collect();
         Response::json(200, &json!({"count": rows.len(), "sessions": rows}))
@@ -145,11 +151,25 @@ impl Admin {
         }
     }
 
+    /// Ends the user's allocations that are live now, one by one.
     fn kill_user(&self, user: &str) -> Response {
-        match self.workers.kill_user(user, WORKER_TIMEOUT) {
-            Some(n) => Response::json(200, &json!({"killed": n})),
-            None => error(503, "a worker did not answer in time"),
+        let all = match self.sessions() {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let mut killed = 0;
+        for (w, s) in all.iter().filter(|(_, s)| self.user_matches(&s.username, user)) {
+            match self.workers.kill(*w, s.id.as_u64(), WORKER_TIMEOUT) {
+                Some(true) => killed += 1,
+                Some(false) => {} // ended meanwhile
+                None => return error(503, "a worker did not answer in time"),
+            }
         }
+        Response::json(200, &json!({"killed": killed}))
+    }
+
+    fn user_matches(&self, username: &str, wanted: &str) -> bool {
+        username == wanted || (self.rest_separator.is_some() && user_label(username, self.rest_separator) == wanted)
     }
 }
 
@@ -206,6 +226,7 @@ mod tests {
             workers: Workers::new(Vec::new()),
             metrics: Arc::new(Metrics::new(0, Instant::now())),
             token: token.map(str::to_owned),
+            rest_separator: Some(':'),
         }
     }
 
@@ -249,5 +270,15 @@ mod tests {
         assert_eq!(a.handle(&req("GET", "/nothing", None)).status, 404);
         assert_eq!(parse_id("3-4294967297"), Some((3, 4294967297)));
         assert_eq!(parse_id("3"), None);
+    }
+
+    #[test]
+    fn a_user_matches_its_rest_credentials() {
+        let a = admin(None);
+        assert!(a.user_matches("1700000000:alice", "alice"));
+        assert!(a.user_matches("1700000000:alice", "1700000000:alice"));
+        assert!(!a.user_matches("1700000000:alice", "1700000000"));
+        assert!(!a.user_matches("1700000000:alicia", "alice"));
+        assert!(!Admin { rest_separator: None, ..admin(None) }.user_matches("1700000000:alice", "alice"));
     }
 }

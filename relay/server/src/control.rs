@@ -116,25 +116,6 @@ impl Workers {
         rx.recv_timeout(timeout).ok()
     }
 
-    /// Ends every allocation of `user` on every worker; returns how many ended. `None` if a
-    /// worker did not answer.
-    pub(crate) fn kill_user(&self, user: &str, timeout: Duration) -> Option<usize> {
-        let deadline = Instant::now() + timeout;
-        let mut replies = Vec::with_capacity(self.len());
-        for i in 0..self.len() {
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            if !self.send(i, Control::KillUser { user: user.to_owned(), reply: tx }) {
-                return None;
-            }
-            replies.push(rx);
-        }
-        let mut n = 0;
-        for rx in replies {
-            n += rx.recv_deadline(deadline).ok()?;
-        }
-        Some(n)
-    }
-
     /// Tells every worker to leave its loop.
     pub(crate) fn shutdown(&self, shared: &Shared) {
         shared.shutdown.store(true, Ordering::Relaxed);

@@ -134,7 +134,12 @@ fn run(loaded: Loaded) -> anyhow::Result<()> {
     }
     if let Some(l) = admin_api {
         let addr = l.local_addr().ok();
-        let a = admin::Admin { workers: workers.clone(), metrics: metrics.clone(), token: cfg.admin_api_token.clone() };
+        let a = admin::Admin {
+            workers: workers.clone(),
+            metrics: metrics.clone(),
+            token: cfg.admin_api_token.clone(),
+            rest_separator: cfg.use_auth_secret.then_some(cfg.rest_api_separator),
+        };
         http::spawn("tern-admin", l, admin::handler(a)).context("starting the admin API thread")?;
         tracing::info!(target: "relay", addr = ?addr, token = cfg.admin_api_token.is_some(), "admin API listening");
     }

@@ -473,7 +473,7 @@ pub(crate) fn render(m: &Metrics, users: Option<&BTreeMap<String, UserTotals>>) 
 
 /// The user a TURN REST username stands for: the expiry timestamp is dropped, so one user is
 /// one series however many credentials it gets.
-fn user_label(username: &str, rest_separator: Option<char>) -> String {
+pub(crate) fn user_label(username: &str, rest_separator: Option<char>) -> String {
     if let Some(sep) = rest_separator
         && let Some((a, b)) = username.split_once(sep)
     {

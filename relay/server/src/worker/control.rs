@@ -85,12 +85,6 @@ impl Worker {
                 let killed = target.is_some_and(|s| self.kill_session(&s));
                 let _ = reply.send(killed);
             }
-            Control::KillUser { user, reply } => {
-                let targets: Vec<SessionInfo> =
-                    self.server.sessions(now).into_iter().filter(|s| s.username == user).collect();
-                let n = targets.iter().filter(|s| self.kill_session(s)).count();
-                let _ = reply.send(n);
-            }
         }
     }
 

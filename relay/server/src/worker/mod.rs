@@ -48,8 +48,6 @@ pub(crate) enum Control {
     Sessions(Sender<Vec<SessionInfo>>),
     /// Admin API: end one allocation (by [`relay_proto::server::AllocId::as_u64`]).
     Kill { id: u64, reply: Sender<bool> },
-    /// Admin API: end every allocation of a user.
-    KillUser { user: String, reply: Sender<usize> },
 }
 
 /// The sockets a worker starts with, bound before any thread starts.
