@@ -22,7 +22,8 @@ trap cleanup EXIT
 fail() { echo "--- relay log:" >&2; tail -n 40 "$tmp"/relay*.log >&2 2>/dev/null || true; die "$*"; }
 
 log "ops: Rust scenarios (metrics, admin API, signals, logging)"
-cargo test --locked -q -p tern-relay --test ops_metrics --test ops_admin --test ops_signals --test ops_logging
+cargo test --locked -q -p tern-relay --test ops_metrics --test ops_admin --test ops_signals --test ops_logging \
+  --test ops_tls_metrics
 
 # ---- one relay with the exporter and the admin API, fed by coturn's clients ----
 port=$(free_port); mport=$(free_port); aport=$(free_port); peer=$(free_port)

@@ -16,8 +16,8 @@
 //!   `drain-alternate-server` or `alternate-server` is set, else 508); existing ones keep
 //!   relaying; the process exits once at most `drain-min-allocations` remain, or when
 //!   `drain-timeout` has passed.
-//! - `SIGUSR2` is the TLS code's (certificate reload): add it to [`SIGNALS`] and to
-//!   [`Controller::on_signal`].
+//! - `SIGUSR2` (certificate reload) is the TLS code's: `tls.rs` registers it itself, with a flag
+//!   its watcher thread reads, so it is not in [`SIGNALS`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;

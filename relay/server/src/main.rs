@@ -13,6 +13,7 @@ mod metrics;
 mod plan;
 mod process;
 mod sockets;
+mod tls;
 mod worker;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -64,13 +65,18 @@ fn run(loaded: Loaded) -> anyhow::Result<()> {
     }
     let plan = Plan::new(cfg)?;
 
+    let tls = tls::TlsSettings::from_config(cfg).map(tls::TlsStore::new).transpose()?;
+
     // Every socket is bound before anything starts, so a bad address stops the start-up.
     for addr in plan.listen_addrs() {
         sockets::ensure_free(addr, plan.udp, plan.tcp).with_context(|| format!("binding {addr}"))?;
     }
+    for addr in plan.tls_listen_addrs() {
+        sockets::ensure_free(addr, false, true).with_context(|| format!("binding TLS {addr}"))?;
+    }
     let mut all_sockets = Vec::with_capacity(plan.workers);
     for _ in 0..plan.workers {
-        let mut ws = WorkerSockets { udp: Vec::new(), tcp: Vec::new() };
+        let mut ws = WorkerSockets { udp: Vec::new(), tcp: Vec::new(), tls: Vec::new() };
         for addr in plan.listen_addrs() {
             if plan.udp {
                 let s = sockets::udp_listener(addr).with_context(|| format!("binding UDP {addr}"))?;
@@ -80,6 +86,9 @@ fn run(loaded: Loaded) -> anyhow::Result<()> {
                 let l = sockets::tcp_listener(addr).with_context(|| format!("binding TCP {addr}"))?;
                 ws.tcp.push((addr, l));
             }
+        }
+        for addr in plan.tls_listen_addrs() {
+            ws.tls.push((addr, sockets::tcp_listener(addr).with_context(|| format!("binding TLS {addr}"))?));
         }
         all_sockets.push(ws);
     }
@@ -113,7 +122,8 @@ fn run(loaded: Loaded) -> anyhow::Result<()> {
         let poll = mio::Poll::new().context("creating a poll")?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let worker = Worker::new(i, poll, server, ws, shared.clone(), rx, plan.max_allocate_timeout)
-            .context("registering sockets")?;
+            .context("registering sockets")?
+            .with_tls(tls.clone());
         let waker = worker.waker().context("creating a waker")?;
         controls.push((tx, waker));
         let t = std::thread::Builder::new()
@@ -144,12 +154,16 @@ fn run(loaded: Loaded) -> anyhow::Result<()> {
         tracing::info!(target: "relay", addr = ?addr, token = cfg.admin_api_token.is_some(), "admin API listening");
     }
 
+    if let Some(t) = &tls {
+        t.spawn_watcher()?;
+    }
     let addrs: Vec<SocketAddr> = plan.listen_addrs();
     tracing::info!(
         target: "relay",
         listen = ?addrs,
         udp = plan.udp,
         tcp = plan.tcp,
+        tls = ?plan.tls_listen_addrs(),
         relay = ?plan.relay_ips.iter().map(|r| (r.local, r.public)).collect::<Vec<_>>(),
         ports = %format!("{}-{}", cfg.min_port, cfg.max_port),
         workers = plan.workers,

@@ -44,14 +44,20 @@ pub(crate) fn transport_index(t: Transport) -> usize {
 }
 
 /// Counters the shell keeps next to the core's [`Stats`], as plain integers owned by the
-/// worker. Code in the worker bumps them directly (`self.ops.stats.tls_handshakes += 1`); they
-/// reach the exporter with the next publication.
+/// worker; they reach the exporter with the next publication. The connection counters are
+/// copied in from the worker's `ConnState` (`worker/conn.rs`) at publication.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ShellStats {
-    /// TLS handshakes completed.
+    /// TLS handshakes begun (a ClientHello on the TLS port, or on the TCP port).
     pub(crate) tls_handshakes: u64,
-    /// TLS handshakes that failed (alert, bad ClientHello, timeout).
+    /// TLS handshakes that failed (bad ClientHello, no common version or suite, an alert).
     pub(crate) tls_handshake_failures: u64,
+    /// TLS handshakes that did not finish within the handshake timeout.
+    pub(crate) tls_handshake_timeouts: u64,
+    /// TCP/TLS clients disconnected because they read too slowly.
+    pub(crate) slow_readers: u64,
+    /// TCP/TLS connections closed without an allocation after `max-allocate-timeout`.
+    pub(crate) no_allocation_closes: u64,
     /// Live allocations by client transport, kept from the core's events.
     pub(crate) active: [u64; 3],
     /// Time spent asleep in `poll`.
@@ -93,6 +99,9 @@ pub(crate) struct WorkerMetrics {
     dropped_bandwidth: AtomicU64,
     tls_handshakes: AtomicU64,
     tls_handshake_failures: AtomicU64,
+    tls_handshake_timeouts: AtomicU64,
+    slow_readers: AtomicU64,
+    no_allocation_closes: AtomicU64,
     allocations: AtomicU64,
     free_ports: AtomicU64,
     tcp_connections: AtomicU64,
@@ -165,6 +174,9 @@ impl WorkerMetrics {
         put(&self.dropped_bandwidth, *dropped_bandwidth);
         put(&self.tls_handshakes, shell.tls_handshakes);
         put(&self.tls_handshake_failures, shell.tls_handshake_failures);
+        put(&self.tls_handshake_timeouts, shell.tls_handshake_timeouts);
+        put(&self.slow_readers, shell.slow_readers);
+        put(&self.no_allocation_closes, shell.no_allocation_closes);
         put(&self.allocations, g.allocations as u64);
         put(&self.free_ports, g.free_ports as u64);
         put(&self.tcp_connections, g.tcp_connections as u64);
@@ -376,13 +388,18 @@ pub(crate) fn render(m: &Metrics, users: Option<&BTreeMap<String, UserTotals>>) 
         "Allocations refused with 508 while draining.",
         sum(ws, |w| &w.drain_rejections),
     );
-    e.single("tern_tls_handshakes_total", "counter", "TLS handshakes completed.", sum(ws, |w| &w.tls_handshakes));
     e.single(
-        "tern_tls_handshake_failures_total",
+        "tern_tls_handshakes_total",
         "counter",
-        "TLS handshakes that failed or timed out.",
-        sum(ws, |w| &w.tls_handshake_failures),
+        "TLS handshakes begun (on the TLS port, or a ClientHello on the TCP port).",
+        sum(ws, |w| &w.tls_handshakes),
     );
+    e.family("tern_tls_handshake_failures_total", "counter", "TLS handshakes that did not complete, by reason.");
+    e.sample("tern_tls_handshake_failures_total", &[("reason", "error")], sum(ws, |w| &w.tls_handshake_failures));
+    e.sample("tern_tls_handshake_failures_total", &[("reason", "timeout")], sum(ws, |w| &w.tls_handshake_timeouts));
+    e.family("tern_connections_closed_total", "counter", "TCP/TLS client connections closed by a limit, by reason.");
+    e.sample("tern_connections_closed_total", &[("reason", "slow_reader")], sum(ws, |w| &w.slow_readers));
+    e.sample("tern_connections_closed_total", &[("reason", "no_allocation")], sum(ws, |w| &w.no_allocation_closes));
     e.single(
         "tern_malformed_packets_total",
         "counter",

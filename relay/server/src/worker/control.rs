@@ -118,6 +118,7 @@ impl Worker {
         }
         self.ops.last_publish = Some(now);
         self.ops.dirty = false;
+        self.conn_state.export(&mut self.ops.stats);
         let busy = now.saturating_duration_since(self.ops.started).saturating_sub(self.ops.stats.idle);
         let g = Gauges {
             allocations: self.server.allocation_count(),

@@ -26,9 +26,10 @@ mod conn;
 mod control;
 mod udp;
 
-use self::conn::Conn;
+use self::conn::{Conn, ConnState};
 use self::control::Ops;
-use crate::sockets::{CONN_BASE, TCP_BASE, UDP_BASE, WAKER};
+use crate::sockets::{CONN_BASE, TCP_BASE, TLS_BASE, UDP_BASE, WAKER};
+use crate::tls::TlsStore;
 
 /// Datagrams read from one socket per readiness event before moving on.
 pub(super) const READ_BUDGET: usize = 64;
@@ -54,6 +55,8 @@ pub(crate) enum Control {
 pub(crate) struct WorkerSockets {
     pub(crate) udp: Vec<(SocketAddr, UdpSocket)>,
     pub(crate) tcp: Vec<(SocketAddr, TcpListener)>,
+    /// TLS listeners (`tls-listening-port`).
+    pub(crate) tls: Vec<(SocketAddr, TcpListener)>,
 }
 
 pub(crate) struct Worker {
@@ -62,6 +65,10 @@ pub(crate) struct Worker {
     server: Server,
     udp: Vec<(SocketAddr, UdpSocket)>,
     tcp: Vec<(SocketAddr, TcpListener)>,
+    tls: Vec<(SocketAddr, TcpListener)>,
+    /// The certificate for TLS connections; `None` when TLS is off.
+    tls_store: Option<Arc<TlsStore>>,
+    conn_state: ConnState,
     relays: RelaySlots,
     conns: Vec<Option<Conn>>,
     free_conns: Vec<usize>,
@@ -87,12 +94,15 @@ impl Worker {
         control: Receiver<Control>,
         max_allocate_timeout: Duration,
     ) -> io::Result<Worker> {
-        let WorkerSockets { mut udp, mut tcp } = sockets;
+        let WorkerSockets { mut udp, mut tcp, mut tls } = sockets;
         for (i, (_, s)) in udp.iter_mut().enumerate() {
             poll.registry().register(s, Token(UDP_BASE + i), Interest::READABLE)?;
         }
         for (i, (_, l)) in tcp.iter_mut().enumerate() {
             poll.registry().register(l, Token(TCP_BASE + i), Interest::READABLE)?;
+        }
+        for (i, (_, l)) in tls.iter_mut().enumerate() {
+            poll.registry().register(l, Token(TLS_BASE + i), Interest::READABLE)?;
         }
         Ok(Worker {
             id,
@@ -100,6 +110,9 @@ impl Worker {
             server,
             udp,
             tcp,
+            tls,
+            tls_store: None,
+            conn_state: ConnState::default(),
             relays: RelaySlots::new(),
             conns: Vec::new(),
             free_conns: Vec::new(),
@@ -113,6 +126,13 @@ impl Worker {
             max_allocate_timeout,
             last_sweep: Instant::now(),
         })
+    }
+
+    /// Serves TLS with this store's certificate (on the TLS listeners, and to ClientHellos on
+    /// the TCP port).
+    pub(crate) fn with_tls(mut self, store: Option<Arc<TlsStore>>) -> Worker {
+        self.tls_store = store;
+        self
     }
 
     /// Creates the waker a control thread rings.
@@ -153,10 +173,14 @@ impl Worker {
                 self.last_sweep = now;
                 self.sweep_connections(now);
             }
+            self.handshake_timers(now);
             if self.paused_accept.is_some_and(|t| t <= now) {
                 self.paused_accept = None;
                 for i in 0..self.tcp.len() {
                     self.pending.push(Token(TCP_BASE + i));
+                }
+                for i in 0..self.tls.len() {
+                    self.pending.push(Token(TLS_BASE + i));
                 }
             }
             self.publish_stats(now, false);
@@ -172,6 +196,9 @@ impl Worker {
         if let Some(p) = self.paused_accept {
             t = t.min(p.saturating_duration_since(now));
         }
+        if let Some(h) = self.handshake_timer() {
+            t = t.min(h.saturating_duration_since(now));
+        }
         Some(t)
     }
 
@@ -180,7 +207,8 @@ impl Worker {
             p if p <= usize::from(u16::MAX) => self.relay_readable(p as u16, now),
             WAKER_ID => self.control(),
             t if (UDP_BASE..TCP_BASE).contains(&t) => self.udp_readable(t - UDP_BASE, now, unix_now),
-            t if (TCP_BASE..WAKER_ID).contains(&t) => self.accept(t - TCP_BASE, now),
+            t if (TCP_BASE..TLS_BASE).contains(&t) => self.accept(t - TCP_BASE, false, now),
+            t if (TLS_BASE..WAKER_ID).contains(&t) => self.accept(t - TLS_BASE, true, now),
             t if t >= CONN_BASE => self.conn_ready(t - CONN_BASE, now, unix_now),
             _ => {}
         }

@@ -67,11 +67,13 @@ pub struct RelayOpts {
     /// Extra command-line arguments.
     pub args: Vec<String>,
     pub wait_ready: bool,
+    /// Leave TLS on (the caller passes cert, pkey and tls-listening-port); off by default.
+    pub tls: bool,
 }
 
 impl Default for RelayOpts {
     fn default() -> Self {
-        RelayOpts { config: None, args: Vec::new(), wait_ready: true }
+        RelayOpts { config: None, args: Vec::new(), wait_ready: true, tls: false }
     }
 }
 
@@ -103,7 +105,6 @@ impl Relay {
             format!("--realm={REALM}"),
             "--relay-threads=2".into(),
             "--allow-loopback-peers".into(),
-            "--no-tls".into(),
             format!("--log-file={}", log.display()),
             "--no-stdout-log".into(),
             format!("--pidfile={}", pidfile.display()),
@@ -111,6 +112,9 @@ impl Relay {
             "--prometheus-address=127.0.0.1".into(),
             format!("--admin-api-port={admin_port}"),
         ]);
+        if !opts.tls {
+            args.push("--no-tls".into());
+        }
         args.append(&mut opts.args);
         let child = Command::new(env!("CARGO_BIN_EXE_tern-relay"))
             .args(&args)
