@@ -210,4 +210,21 @@ code=0
 wait "$entry" || code=$?
 [ "$code" = 0 ] || fail "the entrypoint exited $code after a drain (want 0)"
 grep -q "drained; exiting" "$tmp/relay-entry.log" || fail "the entrypoint did not pass SIGUSR1 on"
-echo "the entrypoint forwards SIGHUP and SIGUSR1 and exits with the relay's status"
+# Both programs: the sidecar answers, and SIGTERM stops both with status 0.
+ln -s "$BIN/tern-sidecar" "$tmp/bin/tern-sidecar"
+sport=$(free_port)
+printf 'listening-ip=127.0.0.1\nlistening-port=%s\nmin-port=%s\nmax-port=%s\nno-tls\nuse-auth-secret\nstatic-auth-secret=entrypoint-test-secret\nrealm=ops.test\n' \
+  "$eport" "$base" $((base + 199)) > "$tmp/entry.conf"
+PATH="$tmp/bin:$PATH" TERN_CONFIG="$tmp/entry.conf" TERN_SIDECAR_ARGS="--listen 127.0.0.1:$sport" \
+  scripts/docker-entrypoint > "$tmp/entry.out" 2>&1 &
+entry=$!
+pids+=("$entry")
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$sport/healthz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$sport/healthz" >/dev/null || { cat "$tmp/entry.out"; fail "the sidecar did not start under the entrypoint"; }
+grep -q "tern-relay listening" "$tmp/entry.out" || fail "the relay did not start under the entrypoint"
+kill -TERM "$entry"
+code=0
+wait "$entry" || code=$?
+[ "$code" = 0 ] || { cat "$tmp/entry.out"; fail "the entrypoint exited $code on SIGTERM (want 0)"; }
+if grep -q "exited with status" "$tmp/entry.out"; then fail "a deliberate stop was reported as a sidecar failure"; fi
+echo "the entrypoint forwards SIGHUP and SIGUSR1, runs both programs, and stops both on SIGTERM with status 0"
