@@ -320,6 +320,8 @@ pub struct Stats {
     pub challenges_suppressed: u64,
     /// Datagrams dropped by `max-bps` or `bps-capacity`.
     pub dropped_bandwidth: u64,
+    /// 508s to new allocations while draining ([`Server::set_draining`]).
+    pub drain_rejections: u64,
 }
 
 /// A channel binding. Lives in a slab so both directions find it with one hash lookup.
@@ -368,6 +370,7 @@ pub struct Server {
     epoch: Instant,
     next_alternate: usize,
     next_relay_ip: usize,
+    draining: bool,
 }
 
 impl Server {
@@ -406,6 +409,7 @@ impl Server {
             stats: Stats::default(),
             next_alternate: 0,
             next_relay_ip: 0,
+            draining: false,
         }
     }
 
@@ -633,6 +637,13 @@ impl Server {
     /// Sets the alternate servers (drain mode uses it to redirect new allocations).
     pub fn set_alternate_servers(&mut self, servers: Vec<SocketAddr>) {
         self.cfg.alternate_servers = servers;
+    }
+
+    /// Drain mode: a new allocation is refused with 508 (Insufficient Capacity) unless alternate
+    /// servers are set, which answer it with 300 first. Existing allocations keep relaying and
+    /// refreshing; a retransmitted Allocate of one still gets its original success.
+    pub fn set_draining(&mut self, on: bool) {
+        self.draining = on;
     }
 
     // ------------------------------------------------------------------------------------
@@ -1052,6 +1063,15 @@ impl Server {
                 Some(data) => self.transmits.push_back(Transmit { to: tuple, data }),
                 None => self.error(tuple, msg, ErrorCode::ALLOCATION_MISMATCH, Some(&auth)),
             }
+            return;
+        }
+        if self.draining {
+            // 508 rather than 403: the refusal is temporary and says "not here", so a client
+            // tries its next TURN server instead of reporting a permission problem.
+            self.stats.drain_rejections += 1;
+            self.reply(tuple, msg, Class::Error, Some(&auth), |w| {
+                w.add_error_code(ErrorCode::INSUFFICIENT_CAPACITY, "Server is draining");
+            });
             return;
         }
         match msg.requested_transport() {

@@ -30,6 +30,7 @@ use rustls::server::{Acceptor, ServerConnection};
 use super::udp::send_to_peer;
 use super::{READ_BUDGET, Worker};
 use crate::host::Host;
+use crate::metrics::ShellStats;
 use crate::sockets::{CONN_BASE, TCP_BASE, TLS_BASE};
 
 /// Bytes we queue towards one client beyond what the socket (and rustls) took.
@@ -92,6 +93,17 @@ pub(super) struct ConnState {
     handshake_due: Option<Instant>,
     /// When the handshake deadlines were last checked.
     handshake_checked: Option<Instant>,
+}
+
+impl ConnState {
+    /// Copies the counters into the shell's metrics (read by the exporter).
+    pub(super) fn export(&self, s: &mut ShellStats) {
+        s.tls_handshakes = self.limits.tls_accepted;
+        s.tls_handshake_failures = self.limits.handshake_failures;
+        s.tls_handshake_timeouts = self.limits.handshake_timeouts;
+        s.slow_readers = self.limits.slow_readers;
+        s.no_allocation_closes = self.limits.no_allocation;
+    }
 }
 
 /// Counters of the connection limits, reported by the sweep when they change.

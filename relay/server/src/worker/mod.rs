@@ -13,19 +13,21 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
-use relay_proto::server::{Event, PEER_HEADROOM, PEER_TAILROOM, Server};
+use relay_proto::server::{Event, PEER_HEADROOM, PEER_TAILROOM, Server, SessionInfo};
 use relay_proto::types::{FiveTuple, Transport};
 use rustc_hash::FxHashMap;
 
 use crate::host::{Host, RelaySlots, Shared};
 
 mod conn;
+mod control;
 mod udp;
 
 use self::conn::{Conn, ConnState};
+use self::control::Ops;
 use crate::sockets::{CONN_BASE, TCP_BASE, TLS_BASE, UDP_BASE, WAKER};
 use crate::tls::TlsStore;
 
@@ -34,10 +36,19 @@ pub(super) const READ_BUDGET: usize = 64;
 /// Largest UDP payload.
 pub(super) const MAX_DATAGRAM: usize = 65535;
 
-/// Messages to a worker from the control thread; the waker rings after each.
+/// Messages to a worker from the control thread; the waker rings after each. Handled in
+/// `control.rs`.
 pub(crate) enum Control {
     /// Leave the loop.
     Shutdown,
+    /// SIGHUP: new users, REST secrets and peer policy. Live allocations stay.
+    Reload(Arc<crate::control::Reloadable>),
+    /// SIGUSR1: refuse new allocations (300 to one of these alternates, or 508 if none).
+    Drain { alternates: Vec<SocketAddr> },
+    /// Admin API: this worker's allocations.
+    Sessions(Sender<Vec<SessionInfo>>),
+    /// Admin API: end one allocation (by [`relay_proto::server::AllocId::as_u64`]).
+    Kill { id: u64, reply: Sender<bool> },
 }
 
 /// The sockets a worker starts with, bound before any thread starts.
@@ -69,6 +80,8 @@ pub(crate) struct Worker {
     paused_accept: Option<Instant>,
     max_allocate_timeout: Duration,
     last_sweep: Instant,
+    /// Counters and state of the operator's side (metrics, drain).
+    ops: Ops,
 }
 
 impl Worker {
@@ -104,6 +117,7 @@ impl Worker {
             conns: Vec::new(),
             free_conns: Vec::new(),
             conn_by_tuple: FxHashMap::default(),
+            ops: Ops::new(shared.metrics.clone(), id),
             shared,
             control,
             buf: vec![0u8; PEER_HEADROOM + MAX_DATAGRAM + PEER_TAILROOM].into_boxed_slice(),
@@ -139,6 +153,7 @@ impl Worker {
                 tracing::error!(target: "relay", worker = self.id, error = %e, "poll failed");
                 return;
             }
+            self.ops.stats.idle += now.elapsed();
             let now = Instant::now();
             let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let mut ready: Vec<Token> = std::mem::take(&mut self.pending);
@@ -168,6 +183,7 @@ impl Worker {
                     self.pending.push(Token(TLS_BASE + i));
                 }
             }
+            self.publish_stats(now, false);
         }
         tracing::debug!(target: "relay", worker = self.id, "worker stopped");
     }
@@ -204,9 +220,7 @@ impl Worker {
 
     fn control(&mut self) {
         while let Ok(msg) = self.control.try_recv() {
-            match msg {
-                Control::Shutdown => self.shared.shutdown.store(true, Ordering::Relaxed),
-            }
+            self.handle_control(msg);
         }
     }
 
@@ -231,6 +245,7 @@ impl Worker {
             }
         }
         while let Some(e) = self.server.poll_event() {
+            self.ops.count_event(&e);
             match e {
                 Event::AllocationCreated { tuple, .. } => self.set_has_allocation(tuple, true),
                 Event::AllocationDeleted { tuple, .. } => self.set_has_allocation(tuple, false),

@@ -91,8 +91,15 @@ pub fn replace_file(path: &Path, data: &[u8]) {
 }
 
 /// An unused loopback TCP port (best effort).
+/// A loopback port free for TCP *and* UDP: the relay binds both on its listening port.
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    loop {
+        let t = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = t.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A running `tern-relay` with TLS; killed on drop.
