@@ -51,10 +51,26 @@ fn main() {
     }
 }
 
+/// A worker that panicked has lost its clients' allocations and its sockets; a process that
+/// lives on without it looks healthy to systemd while relaying nothing for those clients.
+/// So any panic, on any thread, is logged and ends the process with status 101, and the
+/// supervisor restarts a whole relay. (Nothing from the network should panic: the fuzzers
+/// and the property tests are there to keep it so.)
+fn exit_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let thread = std::thread::current();
+        tracing::error!(target: "relay", thread = thread.name().unwrap_or("?"), panic = %info, "a thread panicked; exiting");
+        std::process::exit(101);
+    }));
+}
+
 fn run(loaded: Loaded) -> anyhow::Result<()> {
     let epoch = Instant::now();
     let cfg = &loaded.config;
     let log = logging::init(cfg).context("setting up logging")?;
+    exit_on_panic();
     // Before anything else, so an early SIGHUP does not kill the process (its default action).
     let signals = control::signal_channel().context("installing signal handlers")?;
     for w in &loaded.warnings {

@@ -755,6 +755,23 @@ fn peer_data_comes_back_as_a_data_indication_with_the_peer_address() {
 }
 
 #[test]
+fn data_indications_carry_a_valid_fingerprint_when_configured() {
+    let mut h = Harness::with(|cfg| cfg.fingerprint = true);
+    let mut c = h.client(1);
+    c.allocate(&mut h, |_| {});
+    let peer: SocketAddr = "8.8.8.8:5000".parse().unwrap();
+    c.permit(&mut h, peer);
+    let relay = h.server.sessions(h.now)[0].relays[0];
+    for len in [0usize, 1, 3, 4, 5, 1200] {
+        let payload = vec![0x5A; len];
+        let (_, bytes) = h.peer_data(relay, peer, &payload).unwrap();
+        let m = Message::parse(&bytes).unwrap();
+        assert_eq!(m.fingerprint_ok(), Some(true), "len {len}");
+        assert_eq!(m.data(), Some(&payload[..]));
+    }
+}
+
+#[test]
 fn a_permission_lasts_exactly_300_seconds() {
     let mut h = Harness::new();
     let mut c = h.client(1);
@@ -986,8 +1003,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_request_sequences_keep_every_invariant(ops in prop::collection::vec(op(), 1..60)) {
-        let mut h = Harness::with(|cfg| cfg.ports = 50000..=50007);
+    fn random_request_sequences_keep_every_invariant(ops in prop::collection::vec(op(), 1..60), fingerprint in any::<bool>()) {
+        let mut h = Harness::with(|cfg| {
+            cfg.ports = 50000..=50007;
+            cfg.fingerprint = fingerprint;
+        });
         let mut clients: Vec<TestClient> = (0..4u16).map(|i| {
             let mut c = h.client(i + 1);
             if i == 3 { c.tuple.transport = Transport::Tcp; }
