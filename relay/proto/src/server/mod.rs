@@ -456,6 +456,11 @@ impl Server {
                 return None;
             }
             let (tuple, number, alloc) = (ch.tuple, ch.number, ch.alloc);
+            // A reload may have refused this peer since the channel was bound: data from it is
+            // admitted no more than data to it.
+            if ch.policy_epoch != self.policy_epoch && !self.recheck_channel(slot, tuple, peer) {
+                return None;
+            }
             if !self.count_from_peer(now, alloc, len) {
                 return None;
             }
@@ -651,14 +656,8 @@ impl Server {
             return ClientAction::Done;
         }
         let (relay, peer, alloc, epoch) = (ch.relay, ch.peer, ch.alloc, ch.policy_epoch);
-        if epoch != self.policy_epoch {
-            if let Err(reason) = self.policy.check(peer) {
-                self.deny(tuple, peer, reason);
-                return ClientAction::Done;
-            }
-            if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
-                ch.policy_epoch = self.policy_epoch;
-            }
+        if epoch != self.policy_epoch && !self.recheck_channel(slot, tuple, peer) {
+            return ClientAction::Done;
         }
         let len = cd.payload().len();
         if !self.count_to_peer(now, alloc, len) {
@@ -671,6 +670,19 @@ impl Server {
         })
     }
 
+    /// Checks a channel's peer against a policy reloaded since the channel was bound; marks the
+    /// channel checked if it passes.
+    fn recheck_channel(&mut self, slot: u32, tuple: FiveTuple, peer: SocketAddr) -> bool {
+        if let Err(reason) = self.policy.check(peer) {
+            self.deny(tuple, peer, reason);
+            return false;
+        }
+        if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
+            ch.policy_epoch = self.policy_epoch;
+        }
+        true
+    }
+
     fn handle_send(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>, packet: &[u8]) -> ClientAction {
         let Some(&id) = self.alloc_by_tuple.get(&tuple) else {
             self.stats.dropped_no_route += 1;
@@ -680,6 +692,12 @@ impl Server {
             self.stats.malformed += 1;
             return ClientAction::Done;
         };
+        // The policy first, so that every refused Send is counted and logged, not only those
+        // to a peer that holds a permission.
+        if let Err(reason) = self.policy.check(peer) {
+            self.deny(tuple, peer, reason);
+            return ClientAction::Done;
+        }
         let Some(a) = self.allocs.get(id) else { return ClientAction::Done };
         let Some(relay) = a.relay_for(peer) else {
             self.stats.dropped_no_route += 1;
@@ -687,10 +705,6 @@ impl Server {
         };
         if a.permission_expires(peer.ip()).is_none_or(|t| t <= now) {
             self.stats.dropped_no_route += 1;
-            return ClientAction::Done;
-        }
-        if let Err(reason) = self.policy.check(peer) {
-            self.deny(tuple, peer, reason);
             return ClientAction::Done;
         }
         // `data` borrows from `packet`: its offset is where the payload starts.

@@ -749,6 +749,41 @@ fn loopback_peers_are_refused_unless_allowed() {
     assert_eq!(r.msg().class(), Class::Success);
 }
 
+#[test]
+fn a_refused_send_is_counted_even_without_a_permission() {
+    let mut h = Harness::new();
+    let mut c = h.client(1);
+    c.allocate(&mut h, |_| {});
+    for peer in ["127.0.0.1:80", "[::ffff:169.254.169.254]:80", "10.0.0.1:80"] {
+        let m = build(Method::SEND, Class::Indication, [1; 12], |w| {
+            w.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer.parse().unwrap());
+            w.add(AttrType::DATA, b"x");
+        });
+        assert_eq!(h.send(c.tuple, &m), ClientAction::Done);
+    }
+    let denied = h.server.stats().peer_denied;
+    assert_eq!(denied[DenyReason::Loopback.index()], 1);
+    assert_eq!(denied[DenyReason::LinkLocal.index()], 1);
+    assert_eq!(denied[DenyReason::Private.index()], 1);
+}
+
+#[test]
+fn a_reload_that_refuses_a_peer_cuts_its_channel_in_both_directions() {
+    let mut h = Harness::new();
+    let mut c = h.client(1);
+    let relay = c.allocate(&mut h, |_| {}).msg().xor_relayed_address().unwrap().unwrap();
+    let peer: SocketAddr = "8.8.8.8:5000".parse().unwrap();
+    assert_eq!(c.bind(&mut h, 0x4000, peer), Class::Success);
+    assert!(h.channel_data(c.tuple, 0x4000, b"out").is_some());
+    assert!(h.peer_data(relay, peer, b"in").is_some());
+    let mut policy = h.server.cfg.policy.clone();
+    policy.denied.push(crate::policy::AddrRange::single(peer.ip()));
+    h.server.set_policy(policy);
+    assert!(h.peer_data(relay, peer, b"in").is_none(), "data from a peer the reload refused");
+    assert!(h.channel_data(c.tuple, 0x4000, b"out").is_none(), "data to a peer the reload refused");
+    assert_eq!(h.server.stats().peer_denied[DenyReason::DeniedByConfig.index()], 2);
+}
+
 // ------------------------------------------------------------------------------------------
 // Channels
 // ------------------------------------------------------------------------------------------
