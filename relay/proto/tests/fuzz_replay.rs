@@ -25,3 +25,18 @@ fn stun_message_corpus_replays() {
 fn channel_data_corpus_replays() {
     replay("channel_data", relay_proto::fuzzing::channel_data);
 }
+
+#[test]
+fn stream_framer_corpus_replays() {
+    replay("stream_framer", relay_proto::fuzzing::stream_framer);
+}
+
+#[test]
+fn server_input_corpus_replays() {
+    replay("server_input", relay_proto::fuzzing::server_input);
+}
+
+#[test]
+fn turn_rest_username_corpus_replays() {
+    replay("turn_rest_username", relay_proto::fuzzing::turn_rest_username);
+}
