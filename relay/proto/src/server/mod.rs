@@ -36,6 +36,7 @@ pub use self::allocation::{AllocId, CHANNEL_COOLDOWN, RESERVATION_LIFETIME};
 use self::allocation::{Allocation, Slab};
 pub use self::auth::{AuthConfig, UnauthorizedReason, UserSecret};
 use self::auth::{AuthFailure, AuthOk, Authenticator, IntegrityKind};
+pub use self::limits::LogLimiter;
 use self::limits::{SourceBudget, TokenBucket};
 use self::ports::{PortPool, PortWish};
 use self::timers::{TimerKind, Timers};
@@ -783,7 +784,7 @@ impl Server {
         }
         buf[start + 2..start + 4].copy_from_slice(&(body_len as u16).to_be_bytes());
         if self.cfg.fingerprint {
-            buf[end..end + 4].copy_from_slice(&AttrType::FINGERPRINT.0.to_be_bytes());
+            buf[end..end + 2].copy_from_slice(&AttrType::FINGERPRINT.0.to_be_bytes());
             buf[end + 2..end + 4].copy_from_slice(&4u16.to_be_bytes());
             let fp = crate::stun::integrity::fingerprint(&buf[start..end + 8], end - start);
             buf[end + 4..end + 8].copy_from_slice(&fp.to_be_bytes());

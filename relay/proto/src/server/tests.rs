@@ -716,6 +716,25 @@ fn peer_data_comes_back_as_a_data_indication_with_the_peer_address() {
 }
 
 #[test]
+fn a_data_indication_carries_a_valid_fingerprint_when_the_server_adds_them() {
+    // Found by the server_input fuzz target: the in-place writer copied the 2-byte attribute
+    // type into 4 bytes and panicked on the first peer datagram when `fingerprint` was on.
+    let mut h = Harness::with(|cfg| cfg.fingerprint = true);
+    let mut c = h.client(1);
+    c.allocate(&mut h, |_| {});
+    let relay = h.server.sessions(h.now)[0].relays[0];
+    let peer: SocketAddr = "8.8.8.8:5000".parse().unwrap();
+    c.permit(&mut h, peer);
+    for payload in [&b""[..], b"a", b"odd length", &[7u8; 1200]] {
+        let (_, bytes) = h.peer_data(relay, peer, payload).unwrap();
+        let m = Message::parse(&bytes).unwrap();
+        assert_eq!(m.fingerprint_ok(), Some(true));
+        assert_eq!(m.data(), Some(payload));
+        assert_eq!(m.xor_peer_address().unwrap(), Some(peer));
+    }
+}
+
+#[test]
 fn a_permission_lasts_exactly_300_seconds() {
     let mut h = Harness::new();
     let mut c = h.client(1);
