@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
-use relay_proto::server::{Event, PEER_HEADROOM, PEER_TAILROOM, Server};
+use relay_proto::server::{Event, LogLimiter, PEER_HEADROOM, PEER_TAILROOM, Server};
 use relay_proto::types::{FiveTuple, Transport};
 use rustc_hash::FxHashMap;
 
@@ -32,6 +32,8 @@ use crate::sockets::{CONN_BASE, TCP_BASE, UDP_BASE, WAKER};
 pub(super) const READ_BUDGET: usize = 64;
 /// Largest UDP payload.
 pub(super) const MAX_DATAGRAM: usize = 65535;
+/// Peer refusals logged per second per worker; the rest are counted in the next line.
+const DENY_LOG_PER_SECOND: u32 = 10;
 
 /// Messages to a worker from the control thread; the waker rings after each.
 pub(crate) enum Control {
@@ -62,6 +64,7 @@ pub(crate) struct Worker {
     paused_accept: Option<Instant>,
     max_allocate_timeout: Duration,
     last_sweep: Instant,
+    deny_log: LogLimiter,
 }
 
 impl Worker {
@@ -98,6 +101,7 @@ impl Worker {
             paused_accept: None,
             max_allocate_timeout,
             last_sweep: Instant::now(),
+            deny_log: LogLimiter::new(DENY_LOG_PER_SECOND),
         })
     }
 
@@ -207,7 +211,10 @@ impl Worker {
                 Event::AllocationCreated { tuple, .. } => self.set_has_allocation(tuple, true),
                 Event::AllocationDeleted { tuple, .. } => self.set_has_allocation(tuple, false),
                 Event::PeerDenied { tuple, peer, reason } => {
-                    tracing::info!(target: "relay", %tuple, %peer, %reason, "peer refused by policy");
+                    // Clients choose how often this happens: a bounded number of lines per second.
+                    if let Some(suppressed) = self.deny_log.allow(Instant::now()) {
+                        tracing::info!(target: "relay", %tuple, %peer, %reason, suppressed, "peer refused by policy");
+                    }
                 }
             }
         }
