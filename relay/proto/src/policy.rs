@@ -86,32 +86,52 @@ impl fmt::Display for DenyReason {
 }
 
 /// An inclusive range in the canonical 128-bit space (IPv4 as `::ffff:a.b.c.d`).
+///
+/// The ends are canonicalised like peers, so `::ffff:10.0.0.0-::ffff:10.255.255.255` is
+/// `10.0.0.0-10.255.255.255`. A range whose ends canonicalise to different families (or out of
+/// order), such as `64:ff9b::-64:ff9b::1:0:0`, keeps its ends as written ("raw"): it matches the
+/// peers whose canonical form is inside it and, as a `denied-peer-ip` entry, also those written
+/// inside it, so no entry of the operator's is ever dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddrRange {
     start: u128,
     end: u128,
+    raw: bool,
 }
 
 impl AddrRange {
-    /// A range from `start` to `end` inclusive. Both are canonicalised; `None` if the ends are
-    /// of different families after canonicalisation or `start > end`.
+    /// A range from `start` to `end` inclusive. `None` if the ends are of different families
+    /// or `start > end`, as written.
     pub fn new(start: IpAddr, end: IpAddr) -> Option<Self> {
-        let (s, e) = (canonical(start), canonical(end));
-        if s.is_ipv4() != e.is_ipv4() {
+        if start.is_ipv4() != end.is_ipv4() || key(start) > key(end) {
             return None;
         }
-        let (s, e) = (key(s), key(e));
-        (s <= e).then_some(AddrRange { start: s, end: e })
+        let (s, e) = (canonical(start), canonical(end));
+        if s.is_ipv4() == e.is_ipv4() && key(s) <= key(e) {
+            return Some(AddrRange { start: key(s), end: key(e), raw: false });
+        }
+        Some(AddrRange { start: key(start), end: key(end), raw: true })
     }
 
     /// A single address.
     pub fn single(ip: IpAddr) -> Self {
         let k = key(canonical(ip));
-        AddrRange { start: k, end: k }
+        AddrRange { start: k, end: k, raw: false }
     }
 
     fn contains(&self, k: u128) -> bool {
         self.start <= k && k <= self.end
+    }
+
+    /// As an `allowed-peer-ip` entry: the peer's canonical form is inside.
+    fn allows(&self, canonical: u128) -> bool {
+        self.contains(canonical)
+    }
+
+    /// As a `denied-peer-ip` entry: the canonical form is inside, or, for a raw range, the form
+    /// the client wrote.
+    fn denies(&self, canonical: u128, written: u128) -> bool {
+        self.contains(canonical) || (self.raw && self.contains(written))
     }
 }
 
@@ -171,6 +191,7 @@ impl PeerPolicy {
     }
 
     fn decide(&self, ip: IpAddr, port: Option<u16>) -> Result<(), DenyReason> {
+        let written = key(ip);
         let ip = canonical(ip);
         if let Some(reason) = hard_deny(ip)
             && !(reason == DenyReason::Loopback && self.cfg.allow_loopback)
@@ -188,10 +209,10 @@ impl PeerPolicy {
                 Some(_) => Err(DenyReason::OwnAddress),
             };
         }
-        if self.cfg.allowed.iter().any(|r| r.contains(k)) {
+        if self.cfg.allowed.iter().any(|r| r.allows(k)) {
             return Ok(());
         }
-        if self.cfg.denied.iter().any(|r| r.contains(k)) {
+        if self.cfg.denied.iter().any(|r| r.denies(k, written)) {
             return Err(DenyReason::DeniedByConfig);
         }
         if !self.cfg.allow_private_by_default && is_default_denied(ip) {
@@ -470,6 +491,28 @@ mod tests {
         assert!(!r.contains(key("2001:db8::1:0100".parse().unwrap())));
         assert!(AddrRange::new("10.0.0.2".parse().unwrap(), "10.0.0.1".parse().unwrap()).is_none());
         assert!(AddrRange::new("10.0.0.2".parse().unwrap(), "::2".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn a_range_whose_ends_canonicalise_apart_is_kept_not_dropped() {
+        // `64:ff9b::` is 0.0.0.0 in disguise, `64:ff9b::1:0:0` is plain IPv6: such an entry used
+        // to be refused by AddrRange::new, and the server's plan silently dropped it.
+        let r = AddrRange::new("64:ff9b::".parse().unwrap(), "64:ff9b::1:0:0".parse().unwrap()).unwrap();
+        // (Without the default tier, which refuses all of ::/8 but the NAT64 /96 anyway.)
+        let cfg = PeerPolicyConfig { denied: vec![r], allow_private_by_default: true, ..Default::default() };
+        let p = PeerPolicy::new(cfg);
+        assert_eq!(p.check_ip("64:ff9b::0:1:0:0".parse().unwrap()), Err(DenyReason::DeniedByConfig));
+        assert_eq!(p.check_ip("64:ff9b::808:808".parse().unwrap()), Err(DenyReason::DeniedByConfig));
+        assert_eq!(p.check_ip("64:ff9b::2:0:0".parse().unwrap()), Ok(()));
+        assert_eq!(p.check_ip("8.8.8.8".parse().unwrap()), Ok(()));
+        // As written: the out-of-order canonical ends of a raw range do not matter.
+        assert!(AddrRange::new("::ffff:10.0.0.5".parse().unwrap(), "64:ff9b::a00:1".parse().unwrap()).is_some());
+        // An allow entry only ever matches canonical forms: a private address written in 6to4
+        // inside an allowed IPv6 range is still the private address.
+        let wide = AddrRange::new("2001:db8::".parse().unwrap(), "2002:ffff::".parse().unwrap()).unwrap();
+        let p = PeerPolicy::new(PeerPolicyConfig { allowed: vec![wide], ..Default::default() });
+        assert_eq!(p.check_ip("2002:a00:1::1".parse().unwrap()), Err(DenyReason::Private));
+        assert_eq!(p.check_ip("2001:db8::1".parse().unwrap()), Ok(()));
     }
 
     /// The first and last address of each IPv4 range the policy names, and their neighbours.
