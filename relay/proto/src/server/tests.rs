@@ -214,6 +214,58 @@ fn max_bps_drops_traffic_over_the_rate_in_each_direction() {
 }
 
 #[test]
+fn bps_capacity_is_shared_by_every_allocation_of_the_worker() {
+    let mut h = Harness::with(|cfg| cfg.bps_capacity = 1000);
+    let peer: SocketAddr = "8.8.8.8:5000".parse().unwrap();
+    let mut clients: Vec<TestClient> = (1..=2).map(|i| h.client(i)).collect();
+    for c in &mut clients {
+        c.allocate(&mut h, |_| {});
+        c.bind(&mut h, 0x4000, peer);
+    }
+    let payload = [7u8; 100];
+    let mut sent = [0; 2];
+    for _ in 0..10 {
+        for (i, c) in clients.iter().enumerate() {
+            sent[i] += usize::from(h.channel_data(c.tuple, 0x4000, &payload).is_some());
+        }
+    }
+    assert_eq!(sent, [5, 5], "1000 bytes per second between both allocations");
+    // Peer-to-client traffic draws on the same bucket.
+    let relay = h.server.sessions(h.now)[0].relays[0];
+    assert!(h.peer_data(relay, peer, &payload).is_none());
+    h.advance(Duration::from_secs(1));
+    assert!(h.peer_data(relay, peer, &payload).is_some());
+}
+
+#[test]
+fn permissions_and_channels_per_allocation_are_capped() {
+    let mut h = Harness::with(|cfg| {
+        cfg.max_permissions = 3;
+        cfg.max_channels = 2;
+    });
+    let mut c = h.client(1);
+    c.allocate(&mut h, |_| {});
+    let peers: Vec<SocketAddr> = (1..=4).map(|i| SocketAddr::new([8, 8, 8, i].into(), 5000)).collect();
+    let permit = |h: &mut Harness, c: &mut TestClient, list: &[SocketAddr]| {
+        let r = c.authed(h, Method::CREATE_PERMISSION, |w| {
+            for p in list {
+                w.add_xor_address(AttrType::XOR_PEER_ADDRESS, *p);
+            }
+        });
+        r.msg().error_code().unwrap().map(|e| e.0)
+    };
+    assert_eq!(permit(&mut h, &mut c, &peers[..3]), None);
+    assert_eq!(permit(&mut h, &mut c, &peers[3..]), Some(ErrorCode::INSUFFICIENT_CAPACITY));
+    // Refreshing what is there is not a new permission.
+    assert_eq!(permit(&mut h, &mut c, &peers[..3]), None);
+    assert_eq!(h.server.sessions(h.now)[0].permissions, 3);
+    assert_eq!(c.bind(&mut h, 0x4000, peers[0]), Class::Success);
+    assert_eq!(c.bind(&mut h, 0x4001, peers[1]), Class::Success);
+    assert_eq!(c.bind(&mut h, 0x4002, peers[2]), Class::Error);
+    assert_eq!(c.bind(&mut h, 0x4001, peers[1]), Class::Success, "re-binding refreshes");
+}
+
+#[test]
 fn any_of_several_rest_secrets_matches_so_secrets_can_rotate() {
     let mut h = Harness::with(|cfg| cfg.auth.rest_secrets = vec![b"old".to_vec(), SECRET.as_bytes().to_vec()]);
     let mut c = h.client(1);
