@@ -156,6 +156,7 @@ fn a_garbage_flood_neither_disturbs_a_relayed_flow_nor_grows_memory() {
         std::thread::spawn(move || flood(targets, stop, sent))
     };
     let rss_start = relay.rss_kib();
+    let cpu_start = relay.cpu_ticks();
     std::thread::sleep(WARMUP);
     let rss_warm = relay.rss_kib();
 
@@ -206,12 +207,14 @@ fn a_garbage_flood_neither_disturbs_a_relayed_flow_nor_grows_memory() {
         }
     }
     let rss_end = relay.rss_kib();
+    let cpu = (relay.cpu_ticks() - cpu_start) as f64 / 100.0 / flood_secs;
     let junk_sent = sent.load(Ordering::Relaxed);
     println!(
-        "flood: {junk_sent} junk datagrams in {flood_secs:.1} s ({:.0}/s); flow {seq} each way, \
-         {} reached the peer, {} reached the client; VmRSS {rss_start} KiB at start, {rss_warm} after \
+        "flood: {junk_sent} junk datagrams in {flood_secs:.1} s ({:.0}/s), relay CPU {:.0}% of a core; flow {seq} \
+         each way, {} reached the peer, {} reached the client; VmRSS {rss_start} KiB at start, {rss_warm} after \
          warm-up, {rss_max} max, {rss_end} at the end",
         junk_sent as f64 / flood_secs,
+        cpu * 100.0,
         to_peer.len(),
         to_client.len()
     );
