@@ -57,11 +57,17 @@ pub fn stun_message(data: &[u8]) {
     let _ = AttrType::ALL.len();
 }
 
-/// Parses `data` as ChannelData.
+/// Parses `data` as ChannelData; a parsed message is what the demultiplexer calls ChannelData,
+/// its payload lies right after the header, and re-writing the header gives the same bytes.
 pub fn channel_data(data: &[u8]) {
-    if let Ok(cd) = ChannelData::parse(data) {
-        assert!(cd.payload().len() + 4 <= data.len());
-    }
+    let Ok(cd) = ChannelData::parse(data) else { return };
+    let len = cd.payload().len();
+    assert!(len + channel_data::HEADER_LEN <= data.len());
+    assert_eq!(channel_data::classify(data[0]), PacketKind::ChannelData);
+    assert_eq!(cd.payload(), &data[channel_data::HEADER_LEN..channel_data::HEADER_LEN + len]);
+    let mut header = [0u8; channel_data::HEADER_LEN];
+    channel_data::write_header(&mut header, cd.channel(), len).expect("a parsed length fits the header");
+    assert_eq!(header, data[..channel_data::HEADER_LEN]);
 }
 
 /// Frames `data` as a TCP/TLS byte stream twice, all at once and one byte at a time as the shell
