@@ -28,10 +28,18 @@ if [ -z "${TERN_SECURITY_INNER:-}" ]; then
   elif unshare --net --map-root-user true 2>/dev/null; then
     exec unshare --net --map-root-user bash "$0" "$@"
   fi
-  [ "$(id -u)" = 0 ] || die "the abuse tests need a network namespace (unshare) or root"
-  log "no network namespace available: adding $PRIVATE_IP to lo for the duration"
-  ip addr add "$PRIVATE_IP/32" dev lo 2>/dev/null || true
-  trap 'ip addr del "$PRIVATE_IP/32" dev lo 2>/dev/null || true' EXIT
+  if [ "$(id -u)" = 0 ] && ip addr add "$PRIVATE_IP/32" dev lo 2>/dev/null; then
+    log "no network namespace available: $PRIVATE_IP added to lo for the duration"
+    trap 'ip addr del "$PRIVATE_IP/32" dev lo 2>/dev/null || true' EXIT
+  else
+    # A container without namespaces or NET_ADMIN: use an address of the machine's from the
+    # default-deny tier (private, shared or documentation ranges).
+    tier='^(10|172\.(1[6-9]|2[0-9]|3[01])|192\.168|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])|192\.0\.2|198\.51\.100|203\.0\.113|198\.1[89])\.'
+    PRIVATE_IP=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub("/.*", "", $4); print $4}' \
+      | grep -E "$tier" | head -1 || true)
+    [ -n "$PRIVATE_IP" ] || die "the abuse tests need a network namespace (unshare), root, or a private address"
+    log "no network namespace available: using this machine's address $PRIVATE_IP"
+  fi
 else
   ip link set lo up
   ip addr add "$PRIVATE_IP/32" dev lo
