@@ -22,6 +22,8 @@ pub(crate) struct Plan {
     pub(crate) listening_port: u16,
     pub(crate) udp: bool,
     pub(crate) tcp: bool,
+    /// `tls-listening-port`; `None` when TLS is off (`no-tls`, or no cert/pkey).
+    pub(crate) tls_port: Option<u16>,
     pub(crate) relay_ips: Vec<RelayIp>,
     pub(crate) workers: usize,
     pub(crate) slices: Vec<RangeInclusive<u16>>,
@@ -51,6 +53,7 @@ impl Plan {
             listening_port: cfg.listening_port,
             udp: !cfg.no_udp,
             tcp: !cfg.no_tcp,
+            tls_port: crate::tls::TlsSettings::from_config(cfg).map(|_| cfg.tls_listening_port),
             relay_ips,
             workers,
             slices,
@@ -77,6 +80,9 @@ impl Plan {
         sc.no_udp_relay = cfg.no_udp_relay;
         sc.rfc5766_channel_numbers = cfg.rfc5766_channel_numbers;
         sc.max_bps = cfg.max_bps;
+        sc.unauthenticated_rps = cfg.unauthorized_ratelimit_rps;
+        sc.stun_only = cfg.stun_only;
+        sc.no_stun = cfg.no_stun;
         // Each worker polices its share of the server-wide capacity.
         sc.bps_capacity = cfg.bps_capacity.div_ceil(self.workers as u64);
         sc
@@ -103,6 +109,17 @@ impl Plan {
     /// The addresses clients reach, for the start-up banner.
     pub(crate) fn listen_addrs(&self) -> Vec<SocketAddr> {
         self.listen_ips.iter().map(|ip| SocketAddr::new(*ip, self.listening_port)).collect()
+    }
+
+    /// The TLS listening addresses: empty when TLS is off, or when `tls-listening-port` is the
+    /// TCP `listening-port` (which serves TLS clients anyway, by their first byte).
+    pub(crate) fn tls_listen_addrs(&self) -> Vec<SocketAddr> {
+        match self.tls_port {
+            Some(p) if !(self.tcp && p == self.listening_port) => {
+                self.listen_ips.iter().map(|ip| SocketAddr::new(*ip, p)).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

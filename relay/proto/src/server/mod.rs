@@ -109,6 +109,8 @@ pub struct ServerConfig {
     pub no_udp_relay: bool,
     /// `stun-only`: TURN requests are refused.
     pub stun_only: bool,
+    /// `no-stun`: Binding requests are ignored.
+    pub no_stun: bool,
     /// `rfc5766-channel-numbers`: also bind channels 0x5000–0x7FFF, as RFC 5766 clients ask.
     pub rfc5766_channel_numbers: bool,
     /// `max-bps`: bytes per second per allocation in each direction; 0 = unlimited.
@@ -141,6 +143,7 @@ impl ServerConfig {
             max_channels: 1024,
             no_udp_relay: false,
             stun_only: false,
+            no_stun: false,
             rfc5766_channel_numbers: false,
             max_bps: 0,
             bps_capacity: 0,
@@ -318,6 +321,8 @@ pub struct Stats {
     pub challenges_suppressed: u64,
     /// Datagrams dropped by `max-bps` or `bps-capacity`.
     pub dropped_bandwidth: u64,
+    /// 508s to new allocations while draining ([`Server::set_draining`]).
+    pub drain_rejections: u64,
 }
 
 /// A channel binding. Lives in a slab so both directions find it with one hash lookup.
@@ -366,6 +371,7 @@ pub struct Server {
     epoch: Instant,
     next_alternate: usize,
     next_relay_ip: usize,
+    draining: bool,
 }
 
 impl Server {
@@ -404,6 +410,7 @@ impl Server {
             stats: Stats::default(),
             next_alternate: 0,
             next_relay_ip: 0,
+            draining: false,
         }
     }
 
@@ -638,6 +645,13 @@ impl Server {
         self.cfg.alternate_servers = servers;
     }
 
+    /// Drain mode: a new allocation is refused with 508 (Insufficient Capacity) unless alternate
+    /// servers are set, which answer it with 300 first. Existing allocations keep relaying and
+    /// refreshing; a retransmitted Allocate of one still gets its original success.
+    pub fn set_draining(&mut self, on: bool) {
+        self.draining = on;
+    }
+
     // ------------------------------------------------------------------------------------
     // Data path
     // ------------------------------------------------------------------------------------
@@ -818,7 +832,7 @@ impl Server {
             return ClientAction::Done;
         }
         if msg.is_classic() {
-            if msg.method() == Method::BINDING && msg.class() == Class::Request {
+            if msg.method() == Method::BINDING && msg.class() == Class::Request && !self.cfg.no_stun {
                 self.classic_binding(tuple, &msg);
             } else {
                 self.stats.malformed += 1;
@@ -837,6 +851,7 @@ impl Server {
             Class::Success | Class::Error => return ClientAction::Done,
         }
         match msg.method() {
+            Method::BINDING if self.cfg.no_stun => {}
             Method::BINDING => self.handle_binding(tuple, &msg),
             Method::ALLOCATE | Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND
                 if self.cfg.stun_only =>
@@ -1063,6 +1078,15 @@ impl Server {
                 Some(data) => self.transmits.push_back(Transmit { to: tuple, data }),
                 None => self.error(tuple, msg, ErrorCode::ALLOCATION_MISMATCH, Some(&auth)),
             }
+            return;
+        }
+        if self.draining {
+            // 508 rather than 403: the refusal is temporary and says "not here", so a client
+            // tries its next TURN server instead of reporting a permission problem.
+            self.stats.drain_rejections += 1;
+            self.reply(tuple, msg, Class::Error, Some(&auth), |w| {
+                w.add_error_code(ErrorCode::INSUFFICIENT_CAPACITY, "Server is draining");
+            });
             return;
         }
         match msg.requested_transport() {

@@ -57,6 +57,21 @@ fn classic_rfc3489_binding_gets_mapped_address_and_the_echoed_id() {
 }
 
 #[test]
+fn stun_only_refuses_turn_and_no_stun_ignores_binding() {
+    let mut h = Harness::with(|cfg| cfg.stun_only = true);
+    let c = h.client(1);
+    let r = h.request(c.tuple, Method::ALLOCATE, |w| {
+        w.add_requested_transport(17);
+    });
+    assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::BAD_REQUEST);
+    assert_eq!(h.request(c.tuple, Method::BINDING, |_| {}).msg().class(), Class::Success);
+    let mut h = Harness::with(|cfg| cfg.no_stun = true);
+    let req = build(Method::BINDING, Class::Request, [1; 12], |_| {});
+    h.send(c.tuple, &req);
+    assert!(h.transmits.is_empty());
+}
+
+#[test]
 fn malformed_input_gets_no_reply_and_is_counted() {
     let mut h = Harness::new();
     let c = h.client(1);
@@ -629,6 +644,30 @@ fn alternate_server_answers_allocate_with_300() {
     let m = r.msg();
     assert_eq!(m.error_code().unwrap().unwrap().0, ErrorCode::TRY_ALTERNATE);
     assert_eq!(m.alternate_server().unwrap(), Some("192.0.2.50:3478".parse().unwrap()));
+}
+
+#[test]
+fn draining_refuses_new_allocations_with_508_and_keeps_the_old_ones() {
+    let mut h = Harness::new();
+    let mut old = h.client(1);
+    assert_eq!(old.allocate(&mut h, |_| {}).msg().class(), Class::Success);
+    h.server.set_draining(true);
+    let mut new = h.client(2);
+    let r = new.allocate(&mut h, |_| {});
+    assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::INSUFFICIENT_CAPACITY);
+    assert_eq!(h.server.stats().drain_rejections, 1);
+    assert_eq!(h.server.allocation_count(), 1);
+    let r = old.authed(&mut h, Method::REFRESH, |w| {
+        w.add_u32(AttrType::LIFETIME, 600);
+    });
+    assert_eq!(r.msg().class(), Class::Success, "an existing allocation still refreshes");
+    // With alternates set, a new client is sent elsewhere before it authenticates.
+    h.server.set_alternate_servers(vec!["192.0.2.50:3478".parse().unwrap()]);
+    let c = h.client(3);
+    let r = h.request(c.tuple, Method::ALLOCATE, |w| {
+        w.add_requested_transport(17);
+    });
+    assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::TRY_ALTERNATE);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -13,20 +13,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
-use relay_proto::server::{Event, LogLimiter, PEER_HEADROOM, PEER_TAILROOM, Server};
+use relay_proto::server::{Event, LogLimiter, PEER_HEADROOM, PEER_TAILROOM, Server, SessionInfo};
 use relay_proto::types::{FiveTuple, Transport};
 use rustc_hash::FxHashMap;
 
 use crate::host::{Host, RelaySlots, Shared};
 
 mod conn;
+mod control;
 mod udp;
 
-use self::conn::Conn;
-use crate::sockets::{CONN_BASE, TCP_BASE, UDP_BASE, WAKER};
+use self::conn::{Conn, ConnState};
+use self::control::Ops;
+use crate::sockets::{CONN_BASE, TCP_BASE, TLS_BASE, UDP_BASE, WAKER};
+use crate::tls::TlsStore;
 
 /// Datagrams read from one socket per readiness event before moving on.
 pub(super) const READ_BUDGET: usize = 64;
@@ -35,16 +38,27 @@ pub(super) const MAX_DATAGRAM: usize = 65535;
 /// Peer refusals logged per second per worker; the rest are counted in the next line.
 const DENY_LOG_PER_SECOND: u32 = 10;
 
-/// Messages to a worker from the control thread; the waker rings after each.
+/// Messages to a worker from the control thread; the waker rings after each. Handled in
+/// `control.rs`.
 pub(crate) enum Control {
     /// Leave the loop.
     Shutdown,
+    /// SIGHUP: new users, REST secrets and peer policy. Live allocations stay.
+    Reload(Arc<crate::control::Reloadable>),
+    /// SIGUSR1: refuse new allocations (300 to one of these alternates, or 508 if none).
+    Drain { alternates: Vec<SocketAddr> },
+    /// Admin API: this worker's allocations.
+    Sessions(Sender<Vec<SessionInfo>>),
+    /// Admin API: end one allocation (by [`relay_proto::server::AllocId::as_u64`]).
+    Kill { id: u64, reply: Sender<bool> },
 }
 
 /// The sockets a worker starts with, bound before any thread starts.
 pub(crate) struct WorkerSockets {
     pub(crate) udp: Vec<(SocketAddr, UdpSocket)>,
     pub(crate) tcp: Vec<(SocketAddr, TcpListener)>,
+    /// TLS listeners (`tls-listening-port`).
+    pub(crate) tls: Vec<(SocketAddr, TcpListener)>,
 }
 
 pub(crate) struct Worker {
@@ -53,6 +67,10 @@ pub(crate) struct Worker {
     server: Server,
     udp: Vec<(SocketAddr, UdpSocket)>,
     tcp: Vec<(SocketAddr, TcpListener)>,
+    tls: Vec<(SocketAddr, TcpListener)>,
+    /// The certificate for TLS connections; `None` when TLS is off.
+    tls_store: Option<Arc<TlsStore>>,
+    conn_state: ConnState,
     relays: RelaySlots,
     conns: Vec<Option<Conn>>,
     free_conns: Vec<usize>,
@@ -64,6 +82,8 @@ pub(crate) struct Worker {
     paused_accept: Option<Instant>,
     max_allocate_timeout: Duration,
     last_sweep: Instant,
+    /// Counters and state of the operator's side (metrics, drain).
+    ops: Ops,
     deny_log: LogLimiter,
 }
 
@@ -77,12 +97,15 @@ impl Worker {
         control: Receiver<Control>,
         max_allocate_timeout: Duration,
     ) -> io::Result<Worker> {
-        let WorkerSockets { mut udp, mut tcp } = sockets;
+        let WorkerSockets { mut udp, mut tcp, mut tls } = sockets;
         for (i, (_, s)) in udp.iter_mut().enumerate() {
             poll.registry().register(s, Token(UDP_BASE + i), Interest::READABLE)?;
         }
         for (i, (_, l)) in tcp.iter_mut().enumerate() {
             poll.registry().register(l, Token(TCP_BASE + i), Interest::READABLE)?;
+        }
+        for (i, (_, l)) in tls.iter_mut().enumerate() {
+            poll.registry().register(l, Token(TLS_BASE + i), Interest::READABLE)?;
         }
         Ok(Worker {
             id,
@@ -90,10 +113,14 @@ impl Worker {
             server,
             udp,
             tcp,
+            tls,
+            tls_store: None,
+            conn_state: ConnState::default(),
             relays: RelaySlots::new(),
             conns: Vec::new(),
             free_conns: Vec::new(),
             conn_by_tuple: FxHashMap::default(),
+            ops: Ops::new(shared.metrics.clone(), id),
             shared,
             control,
             buf: vec![0u8; PEER_HEADROOM + MAX_DATAGRAM + PEER_TAILROOM].into_boxed_slice(),
@@ -103,6 +130,13 @@ impl Worker {
             last_sweep: Instant::now(),
             deny_log: LogLimiter::new(DENY_LOG_PER_SECOND),
         })
+    }
+
+    /// Serves TLS with this store's certificate (on the TLS listeners, and to ClientHellos on
+    /// the TCP port).
+    pub(crate) fn with_tls(mut self, store: Option<Arc<TlsStore>>) -> Worker {
+        self.tls_store = store;
+        self
     }
 
     /// Creates the waker a control thread rings.
@@ -123,6 +157,7 @@ impl Worker {
                 tracing::error!(target: "relay", worker = self.id, error = %e, "poll failed");
                 return;
             }
+            self.ops.stats.idle += now.elapsed();
             let now = Instant::now();
             let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let mut ready: Vec<Token> = std::mem::take(&mut self.pending);
@@ -142,12 +177,17 @@ impl Worker {
                 self.last_sweep = now;
                 self.sweep_connections(now);
             }
+            self.handshake_timers(now);
             if self.paused_accept.is_some_and(|t| t <= now) {
                 self.paused_accept = None;
                 for i in 0..self.tcp.len() {
                     self.pending.push(Token(TCP_BASE + i));
                 }
+                for i in 0..self.tls.len() {
+                    self.pending.push(Token(TLS_BASE + i));
+                }
             }
+            self.publish_stats(now, false);
         }
         tracing::debug!(target: "relay", worker = self.id, "worker stopped");
     }
@@ -160,6 +200,9 @@ impl Worker {
         if let Some(p) = self.paused_accept {
             t = t.min(p.saturating_duration_since(now));
         }
+        if let Some(h) = self.handshake_timer() {
+            t = t.min(h.saturating_duration_since(now));
+        }
         Some(t)
     }
 
@@ -168,7 +211,8 @@ impl Worker {
             p if p <= usize::from(u16::MAX) => self.relay_readable(p as u16, now),
             WAKER_ID => self.control(),
             t if (UDP_BASE..TCP_BASE).contains(&t) => self.udp_readable(t - UDP_BASE, now, unix_now),
-            t if (TCP_BASE..WAKER_ID).contains(&t) => self.accept(t - TCP_BASE, now),
+            t if (TCP_BASE..TLS_BASE).contains(&t) => self.accept(t - TCP_BASE, false, now),
+            t if (TLS_BASE..WAKER_ID).contains(&t) => self.accept(t - TLS_BASE, true, now),
             t if t >= CONN_BASE => self.conn_ready(t - CONN_BASE, now, unix_now),
             _ => {}
         }
@@ -180,9 +224,7 @@ impl Worker {
 
     fn control(&mut self) {
         while let Ok(msg) = self.control.try_recv() {
-            match msg {
-                Control::Shutdown => self.shared.shutdown.store(true, Ordering::Relaxed),
-            }
+            self.handle_control(msg);
         }
     }
 
@@ -207,6 +249,7 @@ impl Worker {
             }
         }
         while let Some(e) = self.server.poll_event() {
+            self.ops.count_event(&e);
             match e {
                 Event::AllocationCreated { tuple, .. } => self.set_has_allocation(tuple, true),
                 Event::AllocationDeleted { tuple, .. } => self.set_has_allocation(tuple, false),
