@@ -36,6 +36,7 @@ pub use self::allocation::{AllocId, CHANNEL_COOLDOWN, RESERVATION_LIFETIME};
 use self::allocation::{Allocation, Slab};
 pub use self::auth::{AuthConfig, UnauthorizedReason, UserSecret};
 use self::auth::{AuthFailure, AuthOk, Authenticator, IntegrityKind};
+pub use self::limits::LogLimiter;
 use self::limits::{SourceBudget, TokenBucket};
 use self::ports::{PortPool, PortWish};
 use self::timers::{TimerKind, Timers};
@@ -463,6 +464,11 @@ impl Server {
                 return None;
             }
             let (tuple, number, alloc) = (ch.tuple, ch.number, ch.alloc);
+            // A reload may have refused this peer since the channel was bound: data from it is
+            // admitted no more than data to it.
+            if ch.policy_epoch != self.policy_epoch && !self.recheck_channel(slot, tuple, peer) {
+                return None;
+            }
             if !self.count_from_peer(now, alloc, len) {
                 return None;
             }
@@ -665,14 +671,8 @@ impl Server {
             return ClientAction::Done;
         }
         let (relay, peer, alloc, epoch) = (ch.relay, ch.peer, ch.alloc, ch.policy_epoch);
-        if epoch != self.policy_epoch {
-            if let Err(reason) = self.policy.check(peer) {
-                self.deny(tuple, peer, reason);
-                return ClientAction::Done;
-            }
-            if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
-                ch.policy_epoch = self.policy_epoch;
-            }
+        if epoch != self.policy_epoch && !self.recheck_channel(slot, tuple, peer) {
+            return ClientAction::Done;
         }
         let len = cd.payload().len();
         if !self.count_to_peer(now, alloc, len) {
@@ -685,6 +685,19 @@ impl Server {
         })
     }
 
+    /// Checks a channel's peer against a policy reloaded since the channel was bound; marks the
+    /// channel checked if it passes.
+    fn recheck_channel(&mut self, slot: u32, tuple: FiveTuple, peer: SocketAddr) -> bool {
+        if let Err(reason) = self.policy.check(peer) {
+            self.deny(tuple, peer, reason);
+            return false;
+        }
+        if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
+            ch.policy_epoch = self.policy_epoch;
+        }
+        true
+    }
+
     fn handle_send(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>, packet: &[u8]) -> ClientAction {
         let Some(&id) = self.alloc_by_tuple.get(&tuple) else {
             self.stats.dropped_no_route += 1;
@@ -694,6 +707,12 @@ impl Server {
             self.stats.malformed += 1;
             return ClientAction::Done;
         };
+        // The policy first, so that every refused Send is counted and logged, not only those
+        // to a peer that holds a permission.
+        if let Err(reason) = self.policy.check(peer) {
+            self.deny(tuple, peer, reason);
+            return ClientAction::Done;
+        }
         let Some(a) = self.allocs.get(id) else { return ClientAction::Done };
         let Some(relay) = a.relay_for(peer) else {
             self.stats.dropped_no_route += 1;
@@ -701,10 +720,6 @@ impl Server {
         };
         if a.permission_expires(peer.ip()).is_none_or(|t| t <= now) {
             self.stats.dropped_no_route += 1;
-            return ClientAction::Done;
-        }
-        if let Err(reason) = self.policy.check(peer) {
-            self.deny(tuple, peer, reason);
             return ClientAction::Done;
         }
         // `data` borrows from `packet`: its offset is where the payload starts.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
-use relay_proto::server::{Event, PEER_HEADROOM, PEER_TAILROOM, Server, SessionInfo};
+use relay_proto::server::{Event, LogLimiter, PEER_HEADROOM, PEER_TAILROOM, Server, SessionInfo};
 use relay_proto::types::{FiveTuple, Transport};
 use rustc_hash::FxHashMap;
 
@@ -35,6 +35,8 @@ use crate::tls::TlsStore;
 pub(super) const READ_BUDGET: usize = 64;
 /// Largest UDP payload.
 pub(super) const MAX_DATAGRAM: usize = 65535;
+/// Peer refusals logged per second per worker; the rest are counted in the next line.
+const DENY_LOG_PER_SECOND: u32 = 10;
 
 /// Messages to a worker from the control thread; the waker rings after each. Handled in
 /// `control.rs`.
@@ -82,6 +84,7 @@ pub(crate) struct Worker {
     last_sweep: Instant,
     /// Counters and state of the operator's side (metrics, drain).
     ops: Ops,
+    deny_log: LogLimiter,
 }
 
 impl Worker {
@@ -125,6 +128,7 @@ impl Worker {
             paused_accept: None,
             max_allocate_timeout,
             last_sweep: Instant::now(),
+            deny_log: LogLimiter::new(DENY_LOG_PER_SECOND),
         })
     }
 
@@ -250,7 +254,10 @@ impl Worker {
                 Event::AllocationCreated { tuple, .. } => self.set_has_allocation(tuple, true),
                 Event::AllocationDeleted { tuple, .. } => self.set_has_allocation(tuple, false),
                 Event::PeerDenied { tuple, peer, reason } => {
-                    tracing::info!(target: "relay", %tuple, %peer, %reason, "peer refused by policy");
+                    // Clients choose how often this happens: a bounded number of lines per second.
+                    if let Some(suppressed) = self.deny_log.allow(Instant::now()) {
+                        tracing::info!(target: "relay", %tuple, %peer, %reason, suppressed, "peer refused by policy");
+                    }
                 }
             }
         }
