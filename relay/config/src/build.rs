@@ -263,6 +263,7 @@ impl Builder {
             "drain-min-allocations" => {
                 c.drain_min_allocations = u32_value(n, v, "use a whole number of allocations, e.g. 0")?;
             }
+            "allow-private-peers" => c.allow_private_peers = boolean(n, v)?,
             "drain-timeout" => c.drain_timeout = u32_value(n, v, "use a whole number of seconds; 0 means no limit")?,
             "drain-alternate-server" => c.drain_alternate_servers.push(values::server(n, v, 3478)?),
             "admin-api" => c.admin_api = boolean(n, v)?,

@@ -273,6 +273,9 @@ pub struct Config {
     /// `drain-min-allocations`: in drain mode (SIGUSR1) the process exits once at most this many
     /// allocations remain (default 0).
     pub drain_min_allocations: u32,
+    /// `allow-private-peers` (Tern): turn off the default-deny tier (RFC 1918, 100.64/10 and the
+    /// documentation ranges) for coturn's behaviour; `denied-peer-ip` still applies.
+    pub allow_private_peers: bool,
     /// `drain-timeout` (Tern): seconds drain mode waits for allocations to end before exiting
     /// anyway (default 3600; 0 = no limit).
     pub drain_timeout: u32,
@@ -355,6 +358,7 @@ impl Default for Config {
             prometheus_path: "/metrics".to_string(),
             prometheus_username_labels: false,
             drain_min_allocations: 0,
+            allow_private_peers: false,
             drain_timeout: 3600,
             drain_alternate_servers: Vec::new(),
             admin_api: false,
@@ -431,6 +435,7 @@ impl std::fmt::Debug for Config {
             prometheus_path,
             prometheus_username_labels,
             drain_min_allocations,
+            allow_private_peers,
             drain_timeout,
             drain_alternate_servers,
             admin_api,
@@ -500,6 +505,7 @@ impl std::fmt::Debug for Config {
             .field("prometheus_path", prometheus_path)
             .field("prometheus_username_labels", prometheus_username_labels)
             .field("drain_min_allocations", drain_min_allocations)
+            .field("allow_private_peers", allow_private_peers)
             .field("drain_timeout", drain_timeout)
             .field("drain_alternate_servers", drain_alternate_servers)
             .field("admin_api", admin_api)

@@ -469,6 +469,12 @@ pub static OPTIONS: &[OptionSpec] = &[
     val("admin-api-address", None, SUPPORTED, "<ip>", "Admin API address (default 127.0.0.1)."),
     val("admin-api-port", None, SUPPORTED, "<port>", "Admin API port (default 9642)."),
     val("admin-api-token", None, SUPPORTED, "<token>", "Bearer token of the admin API; required off loopback."),
+    flag(
+        "allow-private-peers",
+        None,
+        SUPPORTED,
+        "Allow private, shared and documentation-range peers unless denied (coturn's default; Tern denies them).",
+    ),
 ];
 
 #[cfg(test)]
@@ -486,7 +492,7 @@ mod tests {
     fn the_table_holds_coturn_sections_a_b_and_c() {
         // 125 rows in section A (the example config), 19 in B, 8 more in C (`ne` is in A), and
         // Tern's own 7 in D.
-        assert_eq!(OPTIONS.len(), 159);
+        assert_eq!(OPTIONS.len(), 160);
     }
 
     #[test]

@@ -151,6 +151,11 @@ pub struct PeerPolicyConfig {
     /// Turn the default-deny tier (private and documentation ranges) off, for pure coturn
     /// behaviour.
     pub allow_private_by_default: bool,
+    /// Every other address of the host the relay runs on.
+    pub host_ips: Vec<IpAddr>,
+    /// The relay's own service ports (listening, TLS, metrics, admin): never a peer on any host
+    /// address, whatever `allowed-peer-ip` says (the CVE-2018-4059 chain into a local admin port).
+    pub service_ports: Vec<u16>,
 }
 
 /// The compiled peer policy.
@@ -158,6 +163,7 @@ pub struct PeerPolicyConfig {
 pub struct PeerPolicy {
     cfg: PeerPolicyConfig,
     own: Vec<u128>,
+    host: Vec<u128>,
 }
 
 impl PeerPolicy {
@@ -166,7 +172,10 @@ impl PeerPolicy {
         let mut own: Vec<u128> = cfg.own_ips.iter().map(|ip| key(canonical(*ip))).collect();
         own.sort_unstable();
         own.dedup();
-        PeerPolicy { cfg, own }
+        let mut host: Vec<u128> = cfg.host_ips.iter().map(|ip| key(canonical(*ip))).collect();
+        host.sort_unstable();
+        host.dedup();
+        PeerPolicy { cfg, own, host }
     }
 
     /// Whether a permission may be installed for `ip` (CreatePermission, ChannelBind).
@@ -208,6 +217,12 @@ impl PeerPolicy {
                 Some(_) if ip.is_loopback() && self.cfg.allow_loopback => Ok(()),
                 Some(_) => Err(DenyReason::OwnAddress),
             };
+        }
+        if let Some(p) = port
+            && self.cfg.service_ports.contains(&p)
+            && self.host.binary_search(&k).is_ok()
+        {
+            return Err(DenyReason::OwnAddress);
         }
         if self.cfg.allowed.iter().any(|r| r.allows(k)) {
             return Ok(());
@@ -452,6 +467,21 @@ mod tests {
     }
 
     #[test]
+    fn service_ports_on_any_host_address_are_never_peers() {
+        let host: IpAddr = "10.0.0.5".parse().unwrap();
+        let p = PeerPolicy::new(PeerPolicyConfig {
+            allowed: vec![AddrRange::single(host)],
+            host_ips: vec![host],
+            service_ports: vec![3478, 9641],
+            ..Default::default()
+        });
+        assert_eq!(p.check(SocketAddr::new(host, 9641)), Err(DenyReason::OwnAddress));
+        assert_eq!(p.check("[::ffff:10.0.0.5]:3478".parse().unwrap()), Err(DenyReason::OwnAddress));
+        assert_eq!(p.check(SocketAddr::new(host, 5432)), Ok(()), "allowed-peer-ip still opens other ports");
+        assert_eq!(p.check_ip(host), Ok(()));
+    }
+
+    #[test]
     fn allowed_peer_ip_lifts_the_default_tier_but_not_the_hard_one() {
         let p = PeerPolicy::new(PeerPolicyConfig {
             allowed: vec![
@@ -596,6 +626,8 @@ mod tests {
                     own_ips: vec![v4(own), "127.0.0.1".parse().unwrap()],
                     relay_ports: Some(49152..=65535),
                     allow_private_by_default: private,
+                    host_ips: vec![v4(c)],
+                    service_ports: vec![3478, 9641],
                 })
             },
         )

@@ -30,11 +30,17 @@ pub(crate) struct Plan {
     pub(crate) max_allocate_timeout: Duration,
     pub(crate) user_quota: u32,
     pub(crate) total_quota: u32,
+    /// Every address of this host: the relay's service ports on them are never peers.
+    pub(crate) host_ips: Vec<IpAddr>,
 }
 
 impl Plan {
     pub(crate) fn new(cfg: &Config) -> anyhow::Result<Plan> {
-        let listen_ips = if cfg.listening_ips.is_empty() { system_addresses()? } else { cfg.listening_ips.clone() };
+        let host_ips = system_addresses().unwrap_or_else(|e| {
+            tracing::warn!(target: "relay", error = %e, "cannot list this host's addresses; only the configured ones count as the relay's own");
+            Vec::new()
+        });
+        let listen_ips = if cfg.listening_ips.is_empty() { host_ips.clone() } else { cfg.listening_ips.clone() };
         if listen_ips.is_empty() {
             bail!("no listening address: set listening-ip");
         }
@@ -60,6 +66,7 @@ impl Plan {
             max_allocate_timeout: Duration::from_secs(u64::from(cfg.max_allocate_timeout.max(1))),
             user_quota: cfg.user_quota,
             total_quota: cfg.total_quota,
+            host_ips,
         })
     }
 
@@ -102,8 +109,22 @@ impl Plan {
             denied: ranges(&cfg.denied_peer_ips),
             own_ips,
             relay_ports: Some(cfg.min_port..=cfg.max_port),
-            allow_private_by_default: false,
+            allow_private_by_default: cfg.allow_private_peers,
+            host_ips: self.host_ips.clone(),
+            service_ports: self.service_ports(cfg),
         }
+    }
+
+    /// Ports the relay itself serves on: never reachable as a peer on any host address.
+    fn service_ports(&self, cfg: &Config) -> Vec<u16> {
+        let mut p = vec![cfg.listening_port, cfg.tls_listening_port];
+        if cfg.prometheus {
+            p.push(cfg.prometheus_port);
+        }
+        if cfg.admin_api {
+            p.push(cfg.admin_api_port);
+        }
+        p
     }
 
     /// The addresses clients reach, for the start-up banner.

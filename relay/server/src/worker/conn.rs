@@ -177,8 +177,14 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE/ENFILE leave the listener readable: pause instead of spinning.
-                    tracing::warn!(target: "relay", error = %e, "accept failed; pausing accepts for 100 ms");
+                    // EMFILE/ENFILE leave the listener readable: pause instead of spinning, and
+                    // say so at most once a second.
+                    self.accept_failures += 1;
+                    if self.last_accept_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+                        tracing::warn!(target: "relay", error = %e, failures = self.accept_failures, "accept failed; pausing accepts for 100 ms");
+                        self.last_accept_warning = Some(now);
+                        self.accept_failures = 0;
+                    }
                     self.paused_accept = Some(now + ACCEPT_PAUSE);
                     return;
                 }

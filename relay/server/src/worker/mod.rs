@@ -80,6 +80,8 @@ pub(crate) struct Worker {
     buf: Box<[u8]>,
     pending: Vec<Token>,
     paused_accept: Option<Instant>,
+    accept_failures: u64,
+    last_accept_warning: Option<Instant>,
     max_allocate_timeout: Duration,
     last_sweep: Instant,
     /// Counters and state of the operator's side (metrics, drain).
@@ -126,6 +128,8 @@ impl Worker {
             buf: vec![0u8; PEER_HEADROOM + MAX_DATAGRAM + PEER_TAILROOM].into_boxed_slice(),
             pending: Vec::new(),
             paused_accept: None,
+            accept_failures: 0,
+            last_accept_warning: None,
             max_allocate_timeout,
             last_sweep: Instant::now(),
             deny_log: LogLimiter::new(DENY_LOG_PER_SECOND),
