@@ -15,7 +15,7 @@ use crate::conf_file::Entry;
 use crate::diag::{Diagnostic, Origin};
 use crate::options::{self, Arg, OptionSpec, Status};
 use crate::values::{self, boolean, number, port, shown, u32_value};
-use crate::{Config, Verbosity, search};
+use crate::{Config, LogFormat, Verbosity, search};
 
 /// The `static-auth-secret` of `conf/turnserver.conf`, which must not reach production.
 pub const DEV_STATIC_AUTH_SECRET: &str = "tern-dev-secret-change-me";
@@ -252,6 +252,31 @@ impl Builder {
             "proc-user" => c.proc_user = Some(string(n, v, "turnserver")?),
             "proc-group" => c.proc_group = Some(string(n, v, "turnserver")?),
             "prometheus" => c.prometheus = boolean(n, v)?,
+            "prometheus-address" => c.prometheus_address = Some(values::ip(n, v)?),
+            "prometheus-path" => {
+                if !v.starts_with('/') || v.contains(|ch: char| ch.is_whitespace() || ch == '?' || ch == '#') {
+                    return Err(format!("{n} `{}` is not a URL path: use one like {n}=/metrics", shown(v)));
+                }
+                c.prometheus_path = v.to_string();
+            }
+            "prometheus-username-labels" => c.prometheus_username_labels = boolean(n, v)?,
+            "drain-min-allocations" => {
+                c.drain_min_allocations = u32_value(n, v, "use a whole number of allocations, e.g. 0")?;
+            }
+            "allow-private-peers" => c.allow_private_peers = boolean(n, v)?,
+            "drain-timeout" => c.drain_timeout = u32_value(n, v, "use a whole number of seconds; 0 means no limit")?,
+            "drain-alternate-server" => c.drain_alternate_servers.push(values::server(n, v, 3478)?),
+            "admin-api" => c.admin_api = boolean(n, v)?,
+            "admin-api-address" => c.admin_api_address = values::ip(n, v)?,
+            "admin-api-port" => c.admin_api_port = port(n, v)?,
+            "admin-api-token" => c.admin_api_token = Some(string(n, v, "<a long random string>")?),
+            "log-format" => {
+                c.log_format = match v {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err(format!("{n} `{}` is not a log format: use {n}=text or {n}=json", shown(v))),
+                }
+            }
             _ => return Err(format!("{n} is marked supported but Tern has no setter for it: this is a bug in Tern")),
         }
         Ok(())
@@ -450,6 +475,18 @@ impl Builder {
                     format!("external-ip maps {p}, which is not a relay-ip, so the mapping is never used: add relay-ip={p} or fix the mapping"),
                 );
             }
+        }
+        let c = &self.cfg;
+        if c.admin_api && !c.admin_api_address.is_loopback() && c.admin_api_token.is_none() {
+            let origin = self.origin_of(&["admin-api-address", "admin-api"]);
+            let addr = c.admin_api_address;
+            self.error(
+                origin,
+                format!(
+                    "admin-api-address {addr} is not a loopback address, so the admin API needs a token: set \
+                     admin-api-token=<a long random string>, or admin-api-address=127.0.0.1"
+                ),
+            );
         }
         if self.cfg.allow_loopback_peers {
             let origin = self.origin_of(&["allow-loopback-peers"]);

@@ -110,6 +110,26 @@ pub enum Verbosity {
     Extra,
 }
 
+/// How log lines are written: `log-format` (a Tern option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event (default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// The value as `log-format` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 /// The effective configuration, validated whole before any socket opens.
 ///
 /// `Debug` leaves the static auth secrets out.
@@ -244,6 +264,35 @@ pub struct Config {
     pub prometheus: bool,
     /// `prometheus-port` (default 9641).
     pub prometheus_port: u16,
+    /// `prometheus-address`: the exporter's address. `None`: every IPv4 address, as in coturn.
+    pub prometheus_address: Option<IpAddr>,
+    /// `prometheus-path` (default `/metrics`).
+    pub prometheus_path: String,
+    /// `prometheus-username-labels`: per-user series for the live allocations (off).
+    pub prometheus_username_labels: bool,
+    /// `drain-min-allocations`: in drain mode (SIGUSR1) the process exits once at most this many
+    /// allocations remain (default 0).
+    pub drain_min_allocations: u32,
+    /// `allow-private-peers` (Tern): turn off the default-deny tier (RFC 1918, 100.64/10 and the
+    /// documentation ranges) for coturn's behaviour; `denied-peer-ip` still applies.
+    pub allow_private_peers: bool,
+    /// `drain-timeout` (Tern): seconds drain mode waits for allocations to end before exiting
+    /// anyway (default 3600; 0 = no limit).
+    pub drain_timeout: u32,
+    /// `drain-alternate-server` (Tern, repeatable): in drain mode, new allocations get 300 with
+    /// one of these; without them (and without `alternate-server`) they get 508.
+    pub drain_alternate_servers: Vec<SocketAddr>,
+    /// `admin-api` (Tern): the admin HTTP API (sessions, kill, `/healthz`, `/readyz`).
+    pub admin_api: bool,
+    /// `admin-api-address` (Tern; default 127.0.0.1).
+    pub admin_api_address: IpAddr,
+    /// `admin-api-port` (Tern; default 9642).
+    pub admin_api_port: u16,
+    /// `admin-api-token` (Tern): the bearer token the admin API asks for; required when
+    /// `admin-api-address` is not a loopback address.
+    pub admin_api_token: Option<String>,
+    /// `log-format` (Tern): `text` (default) or `json`.
+    pub log_format: LogFormat,
 }
 
 impl Default for Config {
@@ -305,6 +354,18 @@ impl Default for Config {
             bps_capacity: 0,
             prometheus: false,
             prometheus_port: 9641,
+            prometheus_address: None,
+            prometheus_path: "/metrics".to_string(),
+            prometheus_username_labels: false,
+            drain_min_allocations: 0,
+            allow_private_peers: false,
+            drain_timeout: 3600,
+            drain_alternate_servers: Vec::new(),
+            admin_api: false,
+            admin_api_address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            admin_api_port: 9642,
+            admin_api_token: None,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -370,6 +431,18 @@ impl std::fmt::Debug for Config {
             bps_capacity,
             prometheus,
             prometheus_port,
+            prometheus_address,
+            prometheus_path,
+            prometheus_username_labels,
+            drain_min_allocations,
+            allow_private_peers,
+            drain_timeout,
+            drain_alternate_servers,
+            admin_api,
+            admin_api_address,
+            admin_api_port,
+            admin_api_token,
+            log_format,
         } = self;
         f.debug_struct("Config")
             .field("listening_port", listening_port)
@@ -428,6 +501,18 @@ impl std::fmt::Debug for Config {
             .field("bps_capacity", bps_capacity)
             .field("prometheus", prometheus)
             .field("prometheus_port", prometheus_port)
+            .field("prometheus_address", prometheus_address)
+            .field("prometheus_path", prometheus_path)
+            .field("prometheus_username_labels", prometheus_username_labels)
+            .field("drain_min_allocations", drain_min_allocations)
+            .field("allow_private_peers", allow_private_peers)
+            .field("drain_timeout", drain_timeout)
+            .field("drain_alternate_servers", drain_alternate_servers)
+            .field("admin_api", admin_api)
+            .field("admin_api_address", admin_api_address)
+            .field("admin_api_port", admin_api_port)
+            .field("admin_api_token", &admin_api_token.as_ref().map(|_| "<redacted>"))
+            .field("log_format", log_format)
             .finish()
     }
 }
@@ -440,11 +525,12 @@ mod tests {
     fn debug_hides_secrets() {
         let c = Config {
             static_auth_secrets: vec!["hunter2".into()],
+            admin_api_token: Some("admin-token-secret".into()),
             users: vec![User { name: "u".into(), secret: UserSecret::Password("pw-secret".into()) }],
             ..Config::default()
         };
         let d = format!("{c:?}");
-        assert!(!d.contains("hunter2") && !d.contains("pw-secret"), "{d}");
+        assert!(!d.contains("hunter2") && !d.contains("pw-secret") && !d.contains("admin-token-secret"), "{d}");
         assert!(d.contains("static_auth_secrets: <1 redacted>") && d.contains("prometheus_port: 9641"), "{d}");
     }
 

@@ -164,6 +164,26 @@ pub fn to_turnserver_conf(c: &Config, secrets: Secrets) -> String {
     w.section("Operations");
     w.flag("prometheus", c.prometheus);
     w.val("prometheus-port", c.prometheus_port);
+    match c.prometheus_address {
+        Some(a) => w.val("prometheus-address", a),
+        None => w.unset("prometheus-address", "every IPv4 address"),
+    }
+    w.text("prometheus-path", &c.prometheus_path);
+    w.flag("prometheus-username-labels", c.prometheus_username_labels);
+    w.val("drain-min-allocations", c.drain_min_allocations);
+    w.flag("allow-private-peers", c.allow_private_peers);
+    w.val("drain-timeout", c.drain_timeout);
+    let alt: Vec<String> = c.drain_alternate_servers.iter().map(|s| s.to_string()).collect();
+    w.list("drain-alternate-server", &alt, "alternate-server, else 508");
+    w.flag("admin-api", c.admin_api);
+    w.val("admin-api-address", c.admin_api_address);
+    w.val("admin-api-port", c.admin_api_port);
+    match (secrets, &c.admin_api_token) {
+        (_, None) => w.unset("admin-api-token", "none"),
+        (Secrets::Shown, Some(t)) => w.text("admin-api-token", t),
+        (Secrets::Hidden, Some(_)) => w.comment("admin-api-token: set, not shown"),
+    }
+    w.text("log-format", c.log_format.as_str());
     w.0
 }
 

@@ -30,7 +30,7 @@ mod search;
 mod values;
 
 pub use build::DEV_STATIC_AUTH_SECRET;
-pub use config::{Config, ExternalIp, IpRange, User, UserSecret, Verbosity};
+pub use config::{Config, ExternalIp, IpRange, LogFormat, User, UserSecret, Verbosity};
 pub use diag::{ConfigError, Diagnostic, Origin, Warning};
 pub use effective::{Secrets, to_turnserver_conf};
 pub use help::text as help_text;

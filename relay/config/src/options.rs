@@ -278,7 +278,12 @@ pub static OPTIONS: &[OptionSpec] = &[
     flag("stateless-nonce", None, NOT_YET, "Stateless HMAC nonces (coturn 4.17: on)."),
     val("stateless-nonce-secret", None, NOT_YET, "<secret>", "Shared key for stateless nonces across a fleet."),
     flag("prometheus", None, SUPPORTED, "Prometheus exporter on prometheus-port, path /metrics."),
-    flag("prometheus-username-labels", None, NOT_YET, "Label traffic metrics with user names."),
+    flag(
+        "prometheus-username-labels",
+        None,
+        SUPPORTED,
+        "Per-user series for the live allocations (small deployments).",
+    ),
     val("prometheus-port", None, SUPPORTED, "<port>", "Prometheus exporter port (default 9641)."),
     flag("use-auth-secret", None, SUPPORTED, "TURN REST API: time-limited credentials from static-auth-secret."),
     list("static-auth-secret", None, SUPPORTED, "<secret>", "Shared secret of the TURN REST API; repeat for several."),
@@ -348,7 +353,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     flag("allow-loopback-peers", None, SUPPORTED, "Allow loopback peers (development only)."),
     flag("no-multicast-peers", None, SUPPORTED, "Deny multicast and broadcast peers."),
     val("max-allocate-timeout", None, SUPPORTED, "<seconds>", "Time allowed to complete an allocation (60)."),
-    val("drain-min-allocations", None, NOT_YET, "<number>", "In drain mode, exit at this many allocations."),
+    val("drain-min-allocations", None, SUPPORTED, "<number>", "In drain mode, exit at this many allocations."),
     list("denied-peer-ip", None, SUPPORTED, "<ip[-ip]>", "Deny peers in this address or range."),
     list("allowed-peer-ip", None, SUPPORTED, "<ip[-ip]>", "Allow peers in this address or range (beats denied)."),
     val("pidfile", None, SUPPORTED, "<file>", "Write the process id here."),
@@ -412,8 +417,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     flag("no-auth-pings", None, NOT_YET, "No health pings to the user database."),
     flag("no-dynamic-ip-list", None, NOT_YET, "Ignore the database's peer allow/deny tables."),
     flag("no-dynamic-realms", None, NOT_YET, "Ignore the database's realm options."),
-    val("prometheus-address", None, NOT_YET, "<ip>", "Prometheus exporter address."),
-    val("prometheus-path", None, NOT_YET, "<path>", "Prometheus exporter path (default /metrics)."),
+    val("prometheus-address", None, SUPPORTED, "<ip>", "Prometheus exporter address (default: every IPv4 address)."),
+    val("prometheus-path", None, SUPPORTED, "<path>", "Prometheus exporter path (default /metrics)."),
     flag("prometheus-tls", None, NOT_YET, "Serve the Prometheus exporter over HTTPS."),
     val("prometheus-cert", None, NOT_YET, "<file>", "Certificate of the HTTPS exporter (default: cert)."),
     val("prometheus-key", None, NOT_YET, "<file>", "Key of the HTTPS exporter (default: pkey)."),
@@ -450,6 +455,25 @@ pub static OPTIONS: &[OptionSpec] = &[
         Status::Removed("a TURN REST user name's timestamp is its expiry time; delete the line"),
         "<seconds>",
         "REST credential expiry window.",
+    ), // ---- D: Tern's own options (coturn does not know them) ----
+    val("log-format", None, SUPPORTED, "<text|json>", "Log line format: text (default) or json, one object a line."),
+    val(
+        "drain-timeout",
+        None,
+        SUPPORTED,
+        "<seconds>",
+        "Drain (SIGUSR1) exits after this long anyway (3600; 0 = never).",
+    ),
+    list("drain-alternate-server", None, SUPPORTED, "<ip[:port]>", "In drain mode, redirect Allocate here with 300."),
+    flag("admin-api", None, SUPPORTED, "Admin HTTP API: sessions, kill, /healthz, /readyz."),
+    val("admin-api-address", None, SUPPORTED, "<ip>", "Admin API address (default 127.0.0.1)."),
+    val("admin-api-port", None, SUPPORTED, "<port>", "Admin API port (default 9642)."),
+    val("admin-api-token", None, SUPPORTED, "<token>", "Bearer token of the admin API; required off loopback."),
+    flag(
+        "allow-private-peers",
+        None,
+        SUPPORTED,
+        "Allow private, shared and documentation-range peers unless denied (coturn's default; Tern denies them).",
     ),
 ];
 
@@ -466,8 +490,9 @@ mod tests {
 
     #[test]
     fn the_table_holds_coturn_sections_a_b_and_c() {
-        // 125 rows in section A (the example config), 19 in B, 8 more in C (`ne` is in A).
-        assert_eq!(OPTIONS.len(), 152);
+        // 125 rows in section A (the example config), 19 in B, 8 more in C (`ne` is in A), and
+        // Tern's own 7 in D.
+        assert_eq!(OPTIONS.len(), 160);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 use crate::channel_data::{self, PacketKind};
 use crate::stun;
 
-/// The largest frame a stream can carry: a ChannelData message with 65535 bytes and padding.
-pub const MAX_FRAME_LEN: usize = 4 + 65535 + 3;
+/// The largest frame a stream can carry: a STUN message of 20 + 65532 bytes, which is larger
+/// than a ChannelData message with 65535 bytes and padding (4 + 65535 + 1).
+pub const MAX_FRAME_LEN: usize = stun::MAX_MESSAGE_LEN;
 
 /// What the framer knows about the bytes at the front of a stream buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,16 @@ mod tests {
             assert_eq!(frames.len(), 3, "cut at {cut}");
             assert!(buf.is_empty());
         }
+    }
+
+    #[test]
+    fn the_largest_stun_message_fits_max_frame_len() {
+        // Found by the stream_framer fuzz target: a STUN message (20 + 65532 bytes) is larger
+        // than the largest ChannelData frame, which MAX_FRAME_LEN used to be.
+        let header = [0x00, 0x01, 0xFF, 0xFC];
+        assert_eq!(next_frame(&header), Frame::Partial(20 + 0xFFFC));
+        const { assert!(20 + 0xFFFC <= MAX_FRAME_LEN) };
+        const { assert!(4 + 0xFFFF + 3 <= MAX_FRAME_LEN) };
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!    denied (the CVE-2018-4059 chain into a local management port, nested TURN).
 //! 4. `allowed-peer-ip` allows; `denied-peer-ip` denies (allowed wins, as in coturn).
 //! 5. Default deny, overridable by `allowed-peer-ip`: RFC 1918, 100.64/10 and the special and
-//!    documentation ranges.
+//!    documentation ranges of both families (local-use NAT64 `64:ff9b:1::/48` among them).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -86,32 +86,52 @@ impl fmt::Display for DenyReason {
 }
 
 /// An inclusive range in the canonical 128-bit space (IPv4 as `::ffff:a.b.c.d`).
+///
+/// The ends are canonicalised like peers, so `::ffff:10.0.0.0-::ffff:10.255.255.255` is
+/// `10.0.0.0-10.255.255.255`. A range whose ends canonicalise to different families (or out of
+/// order), such as `64:ff9b::-64:ff9b::1:0:0`, keeps its ends as written ("raw"): it matches the
+/// peers whose canonical form is inside it and, as a `denied-peer-ip` entry, also those written
+/// inside it, so no entry of the operator's is ever dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddrRange {
     start: u128,
     end: u128,
+    raw: bool,
 }
 
 impl AddrRange {
-    /// A range from `start` to `end` inclusive. Both are canonicalised; `None` if the ends are
-    /// of different families after canonicalisation or `start > end`.
+    /// A range from `start` to `end` inclusive. `None` if the ends are of different families
+    /// or `start > end`, as written.
     pub fn new(start: IpAddr, end: IpAddr) -> Option<Self> {
-        let (s, e) = (canonical(start), canonical(end));
-        if s.is_ipv4() != e.is_ipv4() {
+        if start.is_ipv4() != end.is_ipv4() || key(start) > key(end) {
             return None;
         }
-        let (s, e) = (key(s), key(e));
-        (s <= e).then_some(AddrRange { start: s, end: e })
+        let (s, e) = (canonical(start), canonical(end));
+        if s.is_ipv4() == e.is_ipv4() && key(s) <= key(e) {
+            return Some(AddrRange { start: key(s), end: key(e), raw: false });
+        }
+        Some(AddrRange { start: key(start), end: key(end), raw: true })
     }
 
     /// A single address.
     pub fn single(ip: IpAddr) -> Self {
         let k = key(canonical(ip));
-        AddrRange { start: k, end: k }
+        AddrRange { start: k, end: k, raw: false }
     }
 
     fn contains(&self, k: u128) -> bool {
         self.start <= k && k <= self.end
+    }
+
+    /// As an `allowed-peer-ip` entry: the peer's canonical form is inside.
+    fn allows(&self, canonical: u128) -> bool {
+        self.contains(canonical)
+    }
+
+    /// As a `denied-peer-ip` entry: the canonical form is inside, or, for a raw range, the form
+    /// the client wrote.
+    fn denies(&self, canonical: u128, written: u128) -> bool {
+        self.contains(canonical) || (self.raw && self.contains(written))
     }
 }
 
@@ -131,6 +151,11 @@ pub struct PeerPolicyConfig {
     /// Turn the default-deny tier (private and documentation ranges) off, for pure coturn
     /// behaviour.
     pub allow_private_by_default: bool,
+    /// Every other address of the host the relay runs on.
+    pub host_ips: Vec<IpAddr>,
+    /// The relay's own service ports (listening, TLS, metrics, admin): never a peer on any host
+    /// address, whatever `allowed-peer-ip` says (the CVE-2018-4059 chain into a local admin port).
+    pub service_ports: Vec<u16>,
 }
 
 /// The compiled peer policy.
@@ -138,6 +163,7 @@ pub struct PeerPolicyConfig {
 pub struct PeerPolicy {
     cfg: PeerPolicyConfig,
     own: Vec<u128>,
+    host: Vec<u128>,
 }
 
 impl PeerPolicy {
@@ -146,7 +172,10 @@ impl PeerPolicy {
         let mut own: Vec<u128> = cfg.own_ips.iter().map(|ip| key(canonical(*ip))).collect();
         own.sort_unstable();
         own.dedup();
-        PeerPolicy { cfg, own }
+        let mut host: Vec<u128> = cfg.host_ips.iter().map(|ip| key(canonical(*ip))).collect();
+        host.sort_unstable();
+        host.dedup();
+        PeerPolicy { cfg, own, host }
     }
 
     /// Whether a permission may be installed for `ip` (CreatePermission, ChannelBind).
@@ -171,6 +200,7 @@ impl PeerPolicy {
     }
 
     fn decide(&self, ip: IpAddr, port: Option<u16>) -> Result<(), DenyReason> {
+        let written = key(ip);
         let ip = canonical(ip);
         if let Some(reason) = hard_deny(ip)
             && !(reason == DenyReason::Loopback && self.cfg.allow_loopback)
@@ -188,10 +218,16 @@ impl PeerPolicy {
                 Some(_) => Err(DenyReason::OwnAddress),
             };
         }
-        if self.cfg.allowed.iter().any(|r| r.contains(k)) {
+        if let Some(p) = port
+            && self.cfg.service_ports.contains(&p)
+            && self.host.binary_search(&k).is_ok()
+        {
+            return Err(DenyReason::OwnAddress);
+        }
+        if self.cfg.allowed.iter().any(|r| r.allows(k)) {
             return Ok(());
         }
-        if self.cfg.denied.iter().any(|r| r.contains(k)) {
+        if self.cfg.denied.iter().any(|r| r.denies(k, written)) {
             return Err(DenyReason::DeniedByConfig);
         }
         if !self.cfg.allow_private_by_default && is_default_denied(ip) {
@@ -297,12 +333,25 @@ fn is_default_denied(ip: IpAddr) -> bool {
         .iter()
         .any(|(net, p)| in_v4(v4, *net, *p)),
         IpAddr::V6(v6) => [
+            // Documentation (RFC 3849, RFC 9637).
             (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32),
+            (Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0), 20),
+            // Discard-only (RFC 6666).
             (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64),
+            // IETF protocol assignments, Teredo among them (RFC 2928, RFC 4380).
             (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 23),
+            // Local-use NAT64 (RFC 8215): a translator inside the network would reach its IPv4
+            // side, and the embedding depends on the operator's prefix length.
+            (Ipv6Addr::new(0x64, 0xff9b, 0x1, 0, 0, 0, 0, 0), 48),
+            // SRv6 segment identifiers (RFC 9602).
+            (Ipv6Addr::new(0x5f00, 0, 0, 0, 0, 0, 0, 0), 16),
+            // The rest of ::/8 after canonicalisation (IPv4-translated ::ffff:0:a.b.c.d and
+            // other reserved forms): never a routable peer.
+            (Ipv6Addr::UNSPECIFIED, 8),
         ]
         .iter()
-        .any(|(net, p)| in_v6(v6, *net, *p)),
+        // `::1` is in ::/8 too, but it is loopback: the hard tier, which `allow-loopback-peers` lifts.
+        .any(|(net, p)| in_v6(v6, *net, *p) && !v6.is_loopback()),
     }
 }
 
@@ -319,13 +368,16 @@ mod tests {
         })
     }
 
+    /// `a` and every IPv6 form that embeds it. The IPv4-compatible form of 0.0.0.0 and 0.0.0.1
+    /// would be `::` and `::1`, which are addresses of their own, so those two have none.
     fn encodings(a: Ipv4Addr) -> Vec<IpAddr> {
         let o = a.octets();
         let x = u32::from(a);
+        let compat = IpAddr::V6(Ipv6Addr::from(u128::from(x)));
         vec![
             IpAddr::V4(a),
             IpAddr::V6(a.to_ipv6_mapped()),
-            IpAddr::V6(Ipv6Addr::from(u128::from(x))),
+            if x > 1 { compat } else { IpAddr::V4(a) },
             IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, (x >> 16) as u16, x as u16)),
             IpAddr::V6(Ipv6Addr::new(
                 0x2002,
@@ -380,6 +432,12 @@ mod tests {
             "fec0::1",
             "ff02::1",
             "2001:db8::1",
+            "3fff::1",
+            "64:ff9b:1::a00:1",
+            "5f00::1",
+            "::ffff:0:a00:1",
+            "100::1",
+            "2001::1",
         ] {
             let ip: IpAddr = t.parse().unwrap();
             assert!(p.check(SocketAddr::new(ip, 80)).is_err(), "{t} allowed");
@@ -406,6 +464,21 @@ mod tests {
         let mapped = IpAddr::V6(Ipv4Addr::new(198, 51, 100, 10).to_ipv6_mapped());
         assert_eq!(p.check(SocketAddr::new(mapped, 22)), Err(DenyReason::OwnAddress));
         assert!(p.is_own_relay_address(SocketAddr::new(own, 50000)));
+    }
+
+    #[test]
+    fn service_ports_on_any_host_address_are_never_peers() {
+        let host: IpAddr = "10.0.0.5".parse().unwrap();
+        let p = PeerPolicy::new(PeerPolicyConfig {
+            allowed: vec![AddrRange::single(host)],
+            host_ips: vec![host],
+            service_ports: vec![3478, 9641],
+            ..Default::default()
+        });
+        assert_eq!(p.check(SocketAddr::new(host, 9641)), Err(DenyReason::OwnAddress));
+        assert_eq!(p.check("[::ffff:10.0.0.5]:3478".parse().unwrap()), Err(DenyReason::OwnAddress));
+        assert_eq!(p.check(SocketAddr::new(host, 5432)), Ok(()), "allowed-peer-ip still opens other ports");
+        assert_eq!(p.check_ip(host), Ok(()));
     }
 
     #[test]
@@ -450,7 +523,131 @@ mod tests {
         assert!(AddrRange::new("10.0.0.2".parse().unwrap(), "::2".parse().unwrap()).is_none());
     }
 
+    #[test]
+    fn a_range_whose_ends_canonicalise_apart_is_kept_not_dropped() {
+        // `64:ff9b::` is 0.0.0.0 in disguise, `64:ff9b::1:0:0` is plain IPv6: such an entry used
+        // to be refused by AddrRange::new, and the server's plan silently dropped it.
+        let r = AddrRange::new("64:ff9b::".parse().unwrap(), "64:ff9b::1:0:0".parse().unwrap()).unwrap();
+        // (Without the default tier, which refuses all of ::/8 but the NAT64 /96 anyway.)
+        let cfg = PeerPolicyConfig { denied: vec![r], allow_private_by_default: true, ..Default::default() };
+        let p = PeerPolicy::new(cfg);
+        assert_eq!(p.check_ip("64:ff9b::0:1:0:0".parse().unwrap()), Err(DenyReason::DeniedByConfig));
+        assert_eq!(p.check_ip("64:ff9b::808:808".parse().unwrap()), Err(DenyReason::DeniedByConfig));
+        assert_eq!(p.check_ip("64:ff9b::2:0:0".parse().unwrap()), Ok(()));
+        assert_eq!(p.check_ip("8.8.8.8".parse().unwrap()), Ok(()));
+        // As written: the out-of-order canonical ends of a raw range do not matter.
+        assert!(AddrRange::new("::ffff:10.0.0.5".parse().unwrap(), "64:ff9b::a00:1".parse().unwrap()).is_some());
+        // An allow entry only ever matches canonical forms: a private address written in 6to4
+        // inside an allowed IPv6 range is still the private address.
+        let wide = AddrRange::new("2001:db8::".parse().unwrap(), "2002:ffff::".parse().unwrap()).unwrap();
+        let p = PeerPolicy::new(PeerPolicyConfig { allowed: vec![wide], ..Default::default() });
+        assert_eq!(p.check_ip("2002:a00:1::1".parse().unwrap()), Err(DenyReason::Private));
+        assert_eq!(p.check_ip("2001:db8::1".parse().unwrap()), Ok(()));
+    }
+
+    /// The first and last address of each IPv4 range the policy names, and their neighbours.
+    fn boundaries() -> Vec<Ipv4Addr> {
+        let nets: [([u8; 4], u32); 15] = [
+            ([0, 0, 0, 0], 8),
+            ([127, 0, 0, 0], 8),
+            ([169, 254, 0, 0], 16),
+            ([224, 0, 0, 0], 4),
+            ([240, 0, 0, 0], 4),
+            ([10, 0, 0, 0], 8),
+            ([172, 16, 0, 0], 12),
+            ([192, 168, 0, 0], 16),
+            ([100, 64, 0, 0], 10),
+            ([192, 0, 0, 0], 24),
+            ([192, 0, 2, 0], 24),
+            ([198, 18, 0, 0], 15),
+            ([198, 51, 100, 0], 24),
+            ([203, 0, 113, 0], 24),
+            ([192, 88, 99, 0], 24),
+        ];
+        let mut out = Vec::new();
+        for (net, prefix) in nets {
+            let start = u32::from(Ipv4Addr::from(net));
+            let end = start | (u32::MAX >> prefix);
+            for x in [start.wrapping_sub(1), start, start + 1, end - 1, end, end.wrapping_add(1)] {
+                out.push(Ipv4Addr::from(x));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_encoding_of_every_range_boundary_gets_the_same_verdict() {
+        let policies = [
+            default_policy(),
+            PeerPolicy::new(PeerPolicyConfig { allow_loopback: true, ..Default::default() }),
+            PeerPolicy::new(PeerPolicyConfig {
+                allowed: vec![
+                    AddrRange::new("::ffff:10.0.0.0".parse().unwrap(), "::ffff:10.255.255.255".parse().unwrap())
+                        .unwrap(),
+                ],
+                denied: vec![
+                    AddrRange::new("64:ff9b::c000:0".parse().unwrap(), "64:ff9b::c0ff:ffff".parse().unwrap()).unwrap(),
+                ],
+                ..Default::default()
+            }),
+        ];
+        for p in &policies {
+            for a in boundaries() {
+                let want = p.check(SocketAddr::new(IpAddr::V4(a), 80));
+                for e in encodings(a) {
+                    assert_eq!(p.check(SocketAddr::new(e, 80)), want, "{e} vs {a}");
+                    assert_eq!(p.check_ip(e), p.check_ip(IpAddr::V4(a)), "{e} vs {a}");
+                }
+            }
+        }
+    }
+
+    fn any_policy() -> impl Strategy<Value = PeerPolicy> {
+        let v4 = |x: u32| IpAddr::V4(Ipv4Addr::from(x));
+        (any::<bool>(), any::<(u32, u32)>(), any::<(u32, u32)>(), 0u8..4, any::<u32>(), any::<bool>()).prop_map(
+            move |(allow_loopback, (a, b), (c, d), lists, own, private)| {
+                // Ranges written in IPv4 or in an IPv6 encoding: both canonicalise alike.
+                let range = |x: u32, y: u32, mapped: bool| {
+                    let (lo, hi) = (x.min(y), x.max(y));
+                    if mapped {
+                        AddrRange::new(
+                            IpAddr::V6(Ipv4Addr::from(lo).to_ipv6_mapped()),
+                            IpAddr::V6(Ipv4Addr::from(hi).to_ipv6_mapped()),
+                        )
+                    } else {
+                        AddrRange::new(v4(lo), v4(hi))
+                    }
+                    .unwrap()
+                };
+                PeerPolicy::new(PeerPolicyConfig {
+                    allow_loopback,
+                    allowed: if lists & 1 != 0 { vec![range(a, b, false)] } else { Vec::new() },
+                    denied: if lists & 2 != 0 { vec![range(c, d, true)] } else { Vec::new() },
+                    own_ips: vec![v4(own), "127.0.0.1".parse().unwrap()],
+                    relay_ports: Some(49152..=65535),
+                    allow_private_by_default: private,
+                    host_ips: vec![v4(c)],
+                    service_ports: vec![3478, 9641],
+                })
+            },
+        )
+    }
+
     proptest! {
+        #[test]
+        fn under_any_policy_every_encoding_gets_the_same_verdict_and_reason(
+            p in any_policy(),
+            a in any::<u32>(),
+            port in any::<u16>(),
+        ) {
+            let a = Ipv4Addr::from(a);
+            let want = p.check(SocketAddr::new(IpAddr::V4(a), port));
+            for e in encodings(a) {
+                prop_assert_eq!(p.check(SocketAddr::new(e, port)), want, "{} vs {}", e, a);
+                prop_assert_eq!(p.check_ip(e), p.check_ip(IpAddr::V4(a)), "{} vs {}", e, a);
+            }
+        }
+
         #[test]
         fn every_ipv6_encoding_of_an_ipv4_address_gets_the_same_verdict(a in any::<u32>(), port in any::<u16>()) {
             let p = default_policy();

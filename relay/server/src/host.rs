@@ -6,14 +6,15 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 use relay_proto::server::{QuotaError, RelayHost, RelayOpenError, RelayOptions};
 
+use crate::metrics::Metrics;
 use crate::sockets;
 
 /// State every worker sees.
@@ -25,17 +26,26 @@ pub(crate) struct Shared {
     quotas: Mutex<(u32, u32)>,
     /// Set on SIGTERM/SIGINT: workers leave their loops.
     pub(crate) shutdown: AtomicBool,
+    /// Where each worker publishes its counters (its own block; no lock).
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Shared {
-    pub(crate) fn new(user_quota: u32, total_quota: u32) -> Self {
+    pub(crate) fn new(user_quota: u32, total_quota: u32, metrics: Arc<Metrics>) -> Self {
         Shared {
             reservations: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
             total: AtomicU32::new(0),
             quotas: Mutex::new((user_quota, total_quota)),
             shutdown: AtomicBool::new(false),
+            metrics,
         }
+    }
+
+    /// Replaces `user-quota` and `total-quota` (SIGHUP). Allocations over a lowered quota stay;
+    /// new ones are counted against the new figures.
+    pub(crate) fn set_quotas(&self, user_quota: u32, total_quota: u32) {
+        *self.quotas.lock().unwrap_or_else(|e| e.into_inner()) = (user_quota, total_quota);
     }
 }
 

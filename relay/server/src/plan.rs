@@ -22,17 +22,25 @@ pub(crate) struct Plan {
     pub(crate) listening_port: u16,
     pub(crate) udp: bool,
     pub(crate) tcp: bool,
+    /// `tls-listening-port`; `None` when TLS is off (`no-tls`, or no cert/pkey).
+    pub(crate) tls_port: Option<u16>,
     pub(crate) relay_ips: Vec<RelayIp>,
     pub(crate) workers: usize,
     pub(crate) slices: Vec<RangeInclusive<u16>>,
     pub(crate) max_allocate_timeout: Duration,
     pub(crate) user_quota: u32,
     pub(crate) total_quota: u32,
+    /// Every address of this host: the relay's service ports on them are never peers.
+    pub(crate) host_ips: Vec<IpAddr>,
 }
 
 impl Plan {
     pub(crate) fn new(cfg: &Config) -> anyhow::Result<Plan> {
-        let listen_ips = if cfg.listening_ips.is_empty() { system_addresses()? } else { cfg.listening_ips.clone() };
+        let host_ips = system_addresses().unwrap_or_else(|e| {
+            tracing::warn!(target: "relay", error = %e, "cannot list this host's addresses; only the configured ones count as the relay's own");
+            Vec::new()
+        });
+        let listen_ips = if cfg.listening_ips.is_empty() { host_ips.clone() } else { cfg.listening_ips.clone() };
         if listen_ips.is_empty() {
             bail!("no listening address: set listening-ip");
         }
@@ -51,12 +59,14 @@ impl Plan {
             listening_port: cfg.listening_port,
             udp: !cfg.no_udp,
             tcp: !cfg.no_tcp,
+            tls_port: crate::tls::TlsSettings::from_config(cfg).map(|_| cfg.tls_listening_port),
             relay_ips,
             workers,
             slices,
             max_allocate_timeout: Duration::from_secs(u64::from(cfg.max_allocate_timeout.max(1))),
             user_quota: cfg.user_quota,
             total_quota: cfg.total_quota,
+            host_ips,
         })
     }
 
@@ -99,13 +109,38 @@ impl Plan {
             denied: ranges(&cfg.denied_peer_ips),
             own_ips,
             relay_ports: Some(cfg.min_port..=cfg.max_port),
-            allow_private_by_default: false,
+            allow_private_by_default: cfg.allow_private_peers,
+            host_ips: self.host_ips.clone(),
+            service_ports: self.service_ports(cfg),
         }
+    }
+
+    /// Ports the relay itself serves on: never reachable as a peer on any host address.
+    fn service_ports(&self, cfg: &Config) -> Vec<u16> {
+        let mut p = vec![cfg.listening_port, cfg.tls_listening_port];
+        if cfg.prometheus {
+            p.push(cfg.prometheus_port);
+        }
+        if cfg.admin_api {
+            p.push(cfg.admin_api_port);
+        }
+        p
     }
 
     /// The addresses clients reach, for the start-up banner.
     pub(crate) fn listen_addrs(&self) -> Vec<SocketAddr> {
         self.listen_ips.iter().map(|ip| SocketAddr::new(*ip, self.listening_port)).collect()
+    }
+
+    /// The TLS listening addresses: empty when TLS is off, or when `tls-listening-port` is the
+    /// TCP `listening-port` (which serves TLS clients anyway, by their first byte).
+    pub(crate) fn tls_listen_addrs(&self) -> Vec<SocketAddr> {
+        match self.tls_port {
+            Some(p) if !(self.tcp && p == self.listening_port) => {
+                self.listen_ips.iter().map(|ip| SocketAddr::new(*ip, p)).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

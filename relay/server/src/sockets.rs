@@ -13,6 +13,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 pub(crate) const UDP_BASE: usize = 1 << 16;
 /// TCP listeners: `TCP_BASE + i`.
 pub(crate) const TCP_BASE: usize = UDP_BASE + 4096;
+/// TLS listeners (`tls-listening-port`): `TLS_BASE + i`.
+pub(crate) const TLS_BASE: usize = TCP_BASE + 2048;
 /// The worker's waker.
 pub(crate) const WAKER: Token = Token(UDP_BASE + 8191);
 /// TCP connections: `CONN_BASE + slab index`.

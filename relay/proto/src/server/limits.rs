@@ -1,5 +1,6 @@
-//! Rate limits: token buckets for `max-bps` and `bps-capacity`, and a per-source budget for
-//! unauthenticated answers that keeps no per-source state.
+//! Rate limits: token buckets for `max-bps` and `bps-capacity`, a per-source budget for
+//! unauthenticated answers that keeps no per-source state, and a budget for log lines that
+//! attackers can trigger (peer refusals).
 //!
 //! The 401 budget is a fixed table of counters indexed by a keyed hash of the source address:
 //! its memory does not grow with the number of sources (spoofed floods cannot make the server
@@ -41,6 +42,38 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+}
+
+/// At most `per_second` log lines per second; the first line after a quiet spell reports how
+/// many were suppressed, so a flood is visible in the log without writing it out.
+#[derive(Debug, Clone)]
+pub struct LogLimiter {
+    per_second: u32,
+    window: Option<Instant>,
+    used: u32,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    /// A limiter of `per_second` lines per second (at least one).
+    pub fn new(per_second: u32) -> Self {
+        LogLimiter { per_second: per_second.max(1), window: None, used: 0, suppressed: 0 }
+    }
+
+    /// `Some(n)` if a line may be written now, `n` being how many were suppressed since the last
+    /// written one; `None` if this one is suppressed.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self.window.is_none_or(|w| now.saturating_duration_since(w) >= Duration::from_secs(1)) {
+            self.window = Some(now);
+            self.used = 0;
+        }
+        if self.used >= self.per_second {
+            self.suppressed += 1;
+            return None;
+        }
+        self.used += 1;
+        Some(std::mem::take(&mut self.suppressed))
     }
 }
 
@@ -121,6 +154,18 @@ mod tests {
             }
         }
         assert!(got >= 999, "lost fractional tokens: {got}");
+    }
+
+    #[test]
+    fn log_limiter_allows_its_rate_and_reports_what_it_suppressed() {
+        let t0 = Instant::now();
+        let mut l = LogLimiter::new(2);
+        assert_eq!(l.allow(t0), Some(0));
+        assert_eq!(l.allow(t0 + Duration::from_millis(10)), Some(0));
+        assert_eq!(l.allow(t0 + Duration::from_millis(20)), None);
+        assert_eq!(l.allow(t0 + Duration::from_millis(999)), None);
+        assert_eq!(l.allow(t0 + Duration::from_secs(1)), Some(2));
+        assert_eq!(l.allow(t0 + Duration::from_secs(5)), Some(0));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub use self::allocation::{AllocId, CHANNEL_COOLDOWN, RESERVATION_LIFETIME};
 use self::allocation::{Allocation, Slab};
 pub use self::auth::{AuthConfig, UnauthorizedReason, UserSecret};
 use self::auth::{AuthFailure, AuthOk, Authenticator, IntegrityKind};
+pub use self::limits::LogLimiter;
 use self::limits::{SourceBudget, TokenBucket};
 use self::ports::{PortPool, PortWish};
 use self::timers::{TimerKind, Timers};
@@ -320,6 +321,8 @@ pub struct Stats {
     pub challenges_suppressed: u64,
     /// Datagrams dropped by `max-bps` or `bps-capacity`.
     pub dropped_bandwidth: u64,
+    /// 508s to new allocations while draining ([`Server::set_draining`]).
+    pub drain_rejections: u64,
 }
 
 /// A channel binding. Lives in a slab so both directions find it with one hash lookup.
@@ -368,6 +371,7 @@ pub struct Server {
     epoch: Instant,
     next_alternate: usize,
     next_relay_ip: usize,
+    draining: bool,
 }
 
 impl Server {
@@ -406,6 +410,7 @@ impl Server {
             stats: Stats::default(),
             next_alternate: 0,
             next_relay_ip: 0,
+            draining: false,
         }
     }
 
@@ -459,6 +464,11 @@ impl Server {
                 return None;
             }
             let (tuple, number, alloc) = (ch.tuple, ch.number, ch.alloc);
+            // A reload may have refused this peer since the channel was bound: data from it is
+            // admitted no more than data to it.
+            if ch.policy_epoch != self.policy_epoch && !self.recheck_channel(slot, tuple, peer) {
+                return None;
+            }
             if !self.count_from_peer(now, alloc, len) {
                 return None;
             }
@@ -635,6 +645,13 @@ impl Server {
         self.cfg.alternate_servers = servers;
     }
 
+    /// Drain mode: a new allocation is refused with 508 (Insufficient Capacity) unless alternate
+    /// servers are set, which answer it with 300 first. Existing allocations keep relaying and
+    /// refreshing; a retransmitted Allocate of one still gets its original success.
+    pub fn set_draining(&mut self, on: bool) {
+        self.draining = on;
+    }
+
     // ------------------------------------------------------------------------------------
     // Data path
     // ------------------------------------------------------------------------------------
@@ -654,14 +671,8 @@ impl Server {
             return ClientAction::Done;
         }
         let (relay, peer, alloc, epoch) = (ch.relay, ch.peer, ch.alloc, ch.policy_epoch);
-        if epoch != self.policy_epoch {
-            if let Err(reason) = self.policy.check(peer) {
-                self.deny(tuple, peer, reason);
-                return ClientAction::Done;
-            }
-            if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
-                ch.policy_epoch = self.policy_epoch;
-            }
+        if epoch != self.policy_epoch && !self.recheck_channel(slot, tuple, peer) {
+            return ClientAction::Done;
         }
         let len = cd.payload().len();
         if !self.count_to_peer(now, alloc, len) {
@@ -674,6 +685,19 @@ impl Server {
         })
     }
 
+    /// Checks a channel's peer against a policy reloaded since the channel was bound; marks the
+    /// channel checked if it passes.
+    fn recheck_channel(&mut self, slot: u32, tuple: FiveTuple, peer: SocketAddr) -> bool {
+        if let Err(reason) = self.policy.check(peer) {
+            self.deny(tuple, peer, reason);
+            return false;
+        }
+        if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
+            ch.policy_epoch = self.policy_epoch;
+        }
+        true
+    }
+
     fn handle_send(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>, packet: &[u8]) -> ClientAction {
         let Some(&id) = self.alloc_by_tuple.get(&tuple) else {
             self.stats.dropped_no_route += 1;
@@ -683,6 +707,12 @@ impl Server {
             self.stats.malformed += 1;
             return ClientAction::Done;
         };
+        // The policy first, so that every refused Send is counted and logged, not only those
+        // to a peer that holds a permission.
+        if let Err(reason) = self.policy.check(peer) {
+            self.deny(tuple, peer, reason);
+            return ClientAction::Done;
+        }
         let Some(a) = self.allocs.get(id) else { return ClientAction::Done };
         let Some(relay) = a.relay_for(peer) else {
             self.stats.dropped_no_route += 1;
@@ -690,10 +720,6 @@ impl Server {
         };
         if a.permission_expires(peer.ip()).is_none_or(|t| t <= now) {
             self.stats.dropped_no_route += 1;
-            return ClientAction::Done;
-        }
-        if let Err(reason) = self.policy.check(peer) {
-            self.deny(tuple, peer, reason);
             return ClientAction::Done;
         }
         // `data` borrows from `packet`: its offset is where the payload starts.
@@ -772,7 +798,7 @@ impl Server {
         }
         buf[start + 2..start + 4].copy_from_slice(&(body_len as u16).to_be_bytes());
         if self.cfg.fingerprint {
-            buf[end..end + 4].copy_from_slice(&AttrType::FINGERPRINT.0.to_be_bytes());
+            buf[end..end + 2].copy_from_slice(&AttrType::FINGERPRINT.0.to_be_bytes());
             buf[end + 2..end + 4].copy_from_slice(&4u16.to_be_bytes());
             let fp = crate::stun::integrity::fingerprint(&buf[start..end + 8], end - start);
             buf[end + 4..end + 8].copy_from_slice(&fp.to_be_bytes());
@@ -1052,6 +1078,15 @@ impl Server {
                 Some(data) => self.transmits.push_back(Transmit { to: tuple, data }),
                 None => self.error(tuple, msg, ErrorCode::ALLOCATION_MISMATCH, Some(&auth)),
             }
+            return;
+        }
+        if self.draining {
+            // 508 rather than 403: the refusal is temporary and says "not here", so a client
+            // tries its next TURN server instead of reporting a permission problem.
+            self.stats.drain_rejections += 1;
+            self.reply(tuple, msg, Class::Error, Some(&auth), |w| {
+                w.add_error_code(ErrorCode::INSUFFICIENT_CAPACITY, "Server is draining");
+            });
             return;
         }
         match msg.requested_transport() {

@@ -229,6 +229,58 @@ fn max_bps_drops_traffic_over_the_rate_in_each_direction() {
 }
 
 #[test]
+fn bps_capacity_is_shared_by_every_allocation_of_the_worker() {
+    let mut h = Harness::with(|cfg| cfg.bps_capacity = 1000);
+    let peer: SocketAddr = "8.8.8.8:5000".parse().unwrap();
+    let mut clients: Vec<TestClient> = (1..=2).map(|i| h.client(i)).collect();
+    for c in &mut clients {
+        c.allocate(&mut h, |_| {});
+        c.bind(&mut h, 0x4000, peer);
+    }
+    let payload = [7u8; 100];
+    let mut sent = [0; 2];
+    for _ in 0..10 {
+        for (i, c) in clients.iter().enumerate() {
+            sent[i] += usize::from(h.channel_data(c.tuple, 0x4000, &payload).is_some());
+        }
+    }
+    assert_eq!(sent, [5, 5], "1000 bytes per second between both allocations");
+    // Peer-to-client traffic draws on the same bucket.
+    let relay = h.server.sessions(h.now)[0].relays[0];
+    assert!(h.peer_data(relay, peer, &payload).is_none());
+    h.advance(Duration::from_secs(1));
+    assert!(h.peer_data(relay, peer, &payload).is_some());
+}
+
+#[test]
+fn permissions_and_channels_per_allocation_are_capped() {
+    let mut h = Harness::with(|cfg| {
+        cfg.max_permissions = 3;
+        cfg.max_channels = 2;
+    });
+    let mut c = h.client(1);
+    c.allocate(&mut h, |_| {});
+    let peers: Vec<SocketAddr> = (1..=4).map(|i| SocketAddr::new([8, 8, 8, i].into(), 5000)).collect();
+    let permit = |h: &mut Harness, c: &mut TestClient, list: &[SocketAddr]| {
+        let r = c.authed(h, Method::CREATE_PERMISSION, |w| {
+            for p in list {
+                w.add_xor_address(AttrType::XOR_PEER_ADDRESS, *p);
+            }
+        });
+        r.msg().error_code().unwrap().map(|e| e.0)
+    };
+    assert_eq!(permit(&mut h, &mut c, &peers[..3]), None);
+    assert_eq!(permit(&mut h, &mut c, &peers[3..]), Some(ErrorCode::INSUFFICIENT_CAPACITY));
+    // Refreshing what is there is not a new permission.
+    assert_eq!(permit(&mut h, &mut c, &peers[..3]), None);
+    assert_eq!(h.server.sessions(h.now)[0].permissions, 3);
+    assert_eq!(c.bind(&mut h, 0x4000, peers[0]), Class::Success);
+    assert_eq!(c.bind(&mut h, 0x4001, peers[1]), Class::Success);
+    assert_eq!(c.bind(&mut h, 0x4002, peers[2]), Class::Error);
+    assert_eq!(c.bind(&mut h, 0x4001, peers[1]), Class::Success, "re-binding refreshes");
+}
+
+#[test]
 fn any_of_several_rest_secrets_matches_so_secrets_can_rotate() {
     let mut h = Harness::with(|cfg| cfg.auth.rest_secrets = vec![b"old".to_vec(), SECRET.as_bytes().to_vec()]);
     let mut c = h.client(1);
@@ -594,6 +646,30 @@ fn alternate_server_answers_allocate_with_300() {
     assert_eq!(m.alternate_server().unwrap(), Some("192.0.2.50:3478".parse().unwrap()));
 }
 
+#[test]
+fn draining_refuses_new_allocations_with_508_and_keeps_the_old_ones() {
+    let mut h = Harness::new();
+    let mut old = h.client(1);
+    assert_eq!(old.allocate(&mut h, |_| {}).msg().class(), Class::Success);
+    h.server.set_draining(true);
+    let mut new = h.client(2);
+    let r = new.allocate(&mut h, |_| {});
+    assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::INSUFFICIENT_CAPACITY);
+    assert_eq!(h.server.stats().drain_rejections, 1);
+    assert_eq!(h.server.allocation_count(), 1);
+    let r = old.authed(&mut h, Method::REFRESH, |w| {
+        w.add_u32(AttrType::LIFETIME, 600);
+    });
+    assert_eq!(r.msg().class(), Class::Success, "an existing allocation still refreshes");
+    // With alternates set, a new client is sent elsewhere before it authenticates.
+    h.server.set_alternate_servers(vec!["192.0.2.50:3478".parse().unwrap()]);
+    let c = h.client(3);
+    let r = h.request(c.tuple, Method::ALLOCATE, |w| {
+        w.add_requested_transport(17);
+    });
+    assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::TRY_ALTERNATE);
+}
+
 // ------------------------------------------------------------------------------------------
 // Refresh
 // ------------------------------------------------------------------------------------------
@@ -731,6 +807,25 @@ fn peer_data_comes_back_as_a_data_indication_with_the_peer_address() {
 }
 
 #[test]
+fn a_data_indication_carries_a_valid_fingerprint_when_the_server_adds_them() {
+    // Found by the server_input fuzz target: the in-place writer copied the 2-byte attribute
+    // type into 4 bytes and panicked on the first peer datagram when `fingerprint` was on.
+    let mut h = Harness::with(|cfg| cfg.fingerprint = true);
+    let mut c = h.client(1);
+    c.allocate(&mut h, |_| {});
+    let relay = h.server.sessions(h.now)[0].relays[0];
+    let peer: SocketAddr = "8.8.8.8:5000".parse().unwrap();
+    c.permit(&mut h, peer);
+    for payload in [&b""[..], b"a", b"odd length", &[7u8; 1200]] {
+        let (_, bytes) = h.peer_data(relay, peer, payload).unwrap();
+        let m = Message::parse(&bytes).unwrap();
+        assert_eq!(m.fingerprint_ok(), Some(true));
+        assert_eq!(m.data(), Some(payload));
+        assert_eq!(m.xor_peer_address().unwrap(), Some(peer));
+    }
+}
+
+#[test]
 fn a_permission_lasts_exactly_300_seconds() {
     let mut h = Harness::new();
     let mut c = h.client(1);
@@ -762,6 +857,41 @@ fn loopback_peers_are_refused_unless_allowed() {
         w.add_xor_address(AttrType::XOR_PEER_ADDRESS, "127.0.0.1:9".parse().unwrap());
     });
     assert_eq!(r.msg().class(), Class::Success);
+}
+
+#[test]
+fn a_refused_send_is_counted_even_without_a_permission() {
+    let mut h = Harness::new();
+    let mut c = h.client(1);
+    c.allocate(&mut h, |_| {});
+    for peer in ["127.0.0.1:80", "[::ffff:169.254.169.254]:80", "10.0.0.1:80"] {
+        let m = build(Method::SEND, Class::Indication, [1; 12], |w| {
+            w.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer.parse().unwrap());
+            w.add(AttrType::DATA, b"x");
+        });
+        assert_eq!(h.send(c.tuple, &m), ClientAction::Done);
+    }
+    let denied = h.server.stats().peer_denied;
+    assert_eq!(denied[DenyReason::Loopback.index()], 1);
+    assert_eq!(denied[DenyReason::LinkLocal.index()], 1);
+    assert_eq!(denied[DenyReason::Private.index()], 1);
+}
+
+#[test]
+fn a_reload_that_refuses_a_peer_cuts_its_channel_in_both_directions() {
+    let mut h = Harness::new();
+    let mut c = h.client(1);
+    let relay = c.allocate(&mut h, |_| {}).msg().xor_relayed_address().unwrap().unwrap();
+    let peer: SocketAddr = "8.8.8.8:5000".parse().unwrap();
+    assert_eq!(c.bind(&mut h, 0x4000, peer), Class::Success);
+    assert!(h.channel_data(c.tuple, 0x4000, b"out").is_some());
+    assert!(h.peer_data(relay, peer, b"in").is_some());
+    let mut policy = h.server.cfg.policy.clone();
+    policy.denied.push(crate::policy::AddrRange::single(peer.ip()));
+    h.server.set_policy(policy);
+    assert!(h.peer_data(relay, peer, b"in").is_none(), "data from a peer the reload refused");
+    assert!(h.channel_data(c.tuple, 0x4000, b"out").is_none(), "data to a peer the reload refused");
+    assert_eq!(h.server.stats().peer_denied[DenyReason::DeniedByConfig.index()], 2);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -962,8 +1092,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_request_sequences_keep_every_invariant(ops in prop::collection::vec(op(), 1..60)) {
-        let mut h = Harness::with(|cfg| cfg.ports = 50000..=50007);
+    fn random_request_sequences_keep_every_invariant(ops in prop::collection::vec(op(), 1..60), fingerprint in any::<bool>()) {
+        let mut h = Harness::with(|cfg| {
+            cfg.ports = 50000..=50007;
+            cfg.fingerprint = fingerprint;
+        });
         let mut clients: Vec<TestClient> = (0..4u16).map(|i| {
             let mut c = h.client(i + 1);
             if i == 3 { c.tuple.transport = Transport::Tcp; }

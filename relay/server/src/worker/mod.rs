@@ -13,40 +13,56 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
-use relay_proto::server::{Event, Server};
+use relay_proto::server::{Event, LogLimiter, Server, SessionInfo};
 use relay_proto::types::{FiveTuple, Transport};
 use rustc_hash::FxHashMap;
 
 use crate::host::{Host, RelaySlots, Shared};
 
 mod conn;
+mod control;
 pub(crate) mod handoff;
 mod mmsg;
 mod udp;
 
-use self::conn::Conn;
+use self::conn::{Conn, ConnState};
+use self::control::Ops;
 use self::handoff::Endpoint;
 use self::udp::UdpIo;
-use crate::sockets::{CONN_BASE, TCP_BASE, UDP_BASE, WAKER};
+use crate::sockets::{CONN_BASE, TCP_BASE, TLS_BASE, UDP_BASE, WAKER};
+use crate::tls::TlsStore;
 
 /// Datagrams read from one socket per readiness event before moving on.
 pub(super) const READ_BUDGET: usize = 64;
 /// Largest UDP payload.
 pub(super) const MAX_DATAGRAM: usize = 65535;
+/// Peer refusals logged per second per worker; the rest are counted in the next line.
+const DENY_LOG_PER_SECOND: u32 = 10;
 
-/// Messages to a worker from the control thread; the waker rings after each.
+/// Messages to a worker from the control thread; the waker rings after each. Handled in
+/// `control.rs`.
 pub(crate) enum Control {
     /// Leave the loop.
     Shutdown,
+    /// SIGHUP: new users, REST secrets and peer policy. Live allocations stay.
+    Reload(Arc<crate::control::Reloadable>),
+    /// SIGUSR1: refuse new allocations (300 to one of these alternates, or 508 if none).
+    Drain { alternates: Vec<SocketAddr> },
+    /// Admin API: this worker's allocations.
+    Sessions(Sender<Vec<SessionInfo>>),
+    /// Admin API: end one allocation (by [`relay_proto::server::AllocId::as_u64`]).
+    Kill { id: u64, reply: Sender<bool> },
 }
 
 /// The sockets a worker starts with, bound before any thread starts.
 pub(crate) struct WorkerSockets {
     pub(crate) udp: Vec<(SocketAddr, UdpSocket)>,
     pub(crate) tcp: Vec<(SocketAddr, TcpListener)>,
+    /// TLS listeners (`tls-listening-port`).
+    pub(crate) tls: Vec<(SocketAddr, TcpListener)>,
 }
 
 pub(crate) struct Worker {
@@ -55,6 +71,10 @@ pub(crate) struct Worker {
     server: Server,
     udp: Vec<(SocketAddr, UdpSocket)>,
     tcp: Vec<(SocketAddr, TcpListener)>,
+    tls: Vec<(SocketAddr, TcpListener)>,
+    /// The certificate for TLS connections; `None` when TLS is off.
+    tls_store: Option<Arc<TlsStore>>,
+    conn_state: ConnState,
     relays: RelaySlots,
     conns: Vec<Option<Conn>>,
     free_conns: Vec<usize>,
@@ -64,8 +84,13 @@ pub(crate) struct Worker {
     io: UdpIo,
     pending: Vec<Token>,
     paused_accept: Option<Instant>,
+    accept_failures: u64,
+    last_accept_warning: Option<Instant>,
     max_allocate_timeout: Duration,
     last_sweep: Instant,
+    /// Counters and state of the operator's side (metrics, drain).
+    ops: Ops,
+    deny_log: LogLimiter,
 }
 
 impl Worker {
@@ -80,12 +105,15 @@ impl Worker {
         max_allocate_timeout: Duration,
         handoff: Endpoint,
     ) -> io::Result<Worker> {
-        let WorkerSockets { mut udp, mut tcp } = sockets;
+        let WorkerSockets { mut udp, mut tcp, mut tls } = sockets;
         for (i, (_, s)) in udp.iter_mut().enumerate() {
             poll.registry().register(s, Token(UDP_BASE + i), Interest::READABLE)?;
         }
         for (i, (_, l)) in tcp.iter_mut().enumerate() {
             poll.registry().register(l, Token(TCP_BASE + i), Interest::READABLE)?;
+        }
+        for (i, (_, l)) in tls.iter_mut().enumerate() {
+            poll.registry().register(l, Token(TLS_BASE + i), Interest::READABLE)?;
         }
         let io = UdpIo::new(handoff, udp.first().map(|(_, s)| s));
         Ok(Worker {
@@ -94,18 +122,32 @@ impl Worker {
             server,
             udp,
             tcp,
+            tls,
+            tls_store: None,
+            conn_state: ConnState::default(),
             relays: RelaySlots::new(),
             conns: Vec::new(),
             free_conns: Vec::new(),
             conn_by_tuple: FxHashMap::default(),
+            ops: Ops::new(shared.metrics.clone(), id),
             shared,
             control,
             io,
             pending: Vec::new(),
             paused_accept: None,
+            accept_failures: 0,
+            last_accept_warning: None,
             max_allocate_timeout,
             last_sweep: Instant::now(),
+            deny_log: LogLimiter::new(DENY_LOG_PER_SECOND),
         })
+    }
+
+    /// Serves TLS with this store's certificate (on the TLS listeners, and to ClientHellos on
+    /// the TCP port).
+    pub(crate) fn with_tls(mut self, store: Option<Arc<TlsStore>>) -> Worker {
+        self.tls_store = store;
+        self
     }
 
     /// Runs until shutdown.
@@ -129,6 +171,7 @@ impl Worker {
                 tracing::error!(target: "relay", worker = self.id, error = %e, "poll failed");
                 return;
             }
+            self.ops.stats.idle += now.elapsed();
             let now = Instant::now();
             let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let mut ready: Vec<Token> = std::mem::take(&mut self.pending);
@@ -150,12 +193,17 @@ impl Worker {
                 self.last_sweep = now;
                 self.sweep_connections(now);
             }
+            self.handshake_timers(now);
             if self.paused_accept.is_some_and(|t| t <= now) {
                 self.paused_accept = None;
                 for i in 0..self.tcp.len() {
                     self.pending.push(Token(TCP_BASE + i));
                 }
+                for i in 0..self.tls.len() {
+                    self.pending.push(Token(TLS_BASE + i));
+                }
             }
+            self.publish_stats(now, false);
         }
         tracing::debug!(target: "relay", worker = self.id, "worker stopped");
     }
@@ -168,6 +216,9 @@ impl Worker {
         if let Some(p) = self.paused_accept {
             t = t.min(p.saturating_duration_since(now));
         }
+        if let Some(h) = self.handshake_timer() {
+            t = t.min(h.saturating_duration_since(now));
+        }
         Some(t)
     }
 
@@ -179,7 +230,8 @@ impl Worker {
                 self.handoff_ready(now);
             }
             t if (UDP_BASE..TCP_BASE).contains(&t) => self.udp_readable(t - UDP_BASE, now, unix_now),
-            t if (TCP_BASE..WAKER_ID).contains(&t) => self.accept(t - TCP_BASE, now),
+            t if (TCP_BASE..TLS_BASE).contains(&t) => self.accept(t - TCP_BASE, false, now),
+            t if (TLS_BASE..WAKER_ID).contains(&t) => self.accept(t - TLS_BASE, true, now),
             t if t >= CONN_BASE => self.conn_ready(t - CONN_BASE, now, unix_now),
             _ => {}
         }
@@ -191,9 +243,7 @@ impl Worker {
 
     fn control(&mut self) {
         while let Ok(msg) = self.control.try_recv() {
-            match msg {
-                Control::Shutdown => self.shared.shutdown.store(true, Ordering::Relaxed),
-            }
+            self.handle_control(msg);
         }
     }
 
@@ -218,6 +268,7 @@ impl Worker {
             }
         }
         while let Some(e) = self.server.poll_event() {
+            self.ops.count_event(&e);
             match e {
                 Event::AllocationCreated { tuple, relays, .. } => {
                     self.io.handoff.allocation_created(tuple, &relays);
@@ -228,7 +279,10 @@ impl Worker {
                     self.set_has_allocation(tuple, false);
                 }
                 Event::PeerDenied { tuple, peer, reason } => {
-                    tracing::info!(target: "relay", %tuple, %peer, %reason, "peer refused by policy");
+                    // Clients choose how often this happens: a bounded number of lines per second.
+                    if let Some(suppressed) = self.deny_log.allow(Instant::now()) {
+                        tracing::info!(target: "relay", %tuple, %peer, %reason, suppressed, "peer refused by policy");
+                    }
                 }
             }
         }

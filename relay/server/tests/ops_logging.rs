@@ -1,0 +1,58 @@
+//! Logging: `log-format=json` writes one JSON object a line; lines a remote source causes are
+//! rate-limited per source.
+#![allow(clippy::unwrap_used)]
+
+mod ops_support;
+
+use std::time::Duration;
+
+use ops_support::{Peer, Relay, RelayOpts, TurnClient, allocated};
+
+#[test]
+fn json_log_lines_are_json_objects() {
+    let r = Relay::start(RelayOpts {
+        args: vec!["--use-auth-secret".into(), "--static-auth-secret=s".into(), "--log-format=json".into()],
+        ..RelayOpts::default()
+    });
+    let peer = Peer::new();
+    let (_c, _) = allocated(&r, "s", "kim", &peer);
+    assert!(r.wait_log("allocation created", Duration::from_secs(2)));
+    let text = r.log_text();
+    let mut created = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string() && v["message"].is_string(), "{line}");
+        if v["message"] == "allocation created" {
+            assert!(v["tuple"].as_str().unwrap().starts_with("udp:127.0.0.1:"), "{line}");
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+#[test]
+fn lines_caused_by_one_source_are_rate_limited() {
+    let r = Relay::start(RelayOpts {
+        args: vec!["--use-auth-secret".into(), "--static-auth-secret=s".into()],
+        ..RelayOpts::default()
+    });
+    let peer = Peer::new();
+    let (mut noisy, _) = allocated(&r, "s", "noisy", &peer);
+    for i in 0..40u8 {
+        // A private address the policy refuses: one log line each, were it not limited.
+        assert_eq!(noisy.permit(format!("10.0.0.{i}:9").parse().unwrap()), Err(403));
+    }
+    // Another source keeps its own budget.
+    let mut other = TurnClient::rest_udp_from("127.0.0.2", r.addr, "s", "other");
+    other.allocate().unwrap();
+    assert_eq!(other.permit("10.9.9.9:9".parse().unwrap()), Err(403));
+    assert!(r.wait_log("peer=10.9.9.9:9", Duration::from_secs(2)), "{}", r.log_text());
+    let text = r.log_text();
+    let from_noisy = text
+        .lines()
+        .filter(|l| l.contains("peer refused by policy") && l.contains(&format!("udp:{}", noisy.local_addr())))
+        .count();
+    assert_eq!(from_noisy, 10, "one source gets 10 lines a minute:\n{text}");
+    // The counters still see every refusal.
+    assert!(r.log_text().lines().count() < 40);
+}
