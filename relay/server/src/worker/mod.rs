@@ -39,8 +39,10 @@ use crate::tls::TlsStore;
 pub(super) const READ_BUDGET: usize = 64;
 /// Largest UDP payload.
 pub(super) const MAX_DATAGRAM: usize = 65535;
-/// Peer refusals logged per second per worker; the rest are counted in the next line.
-const DENY_LOG_PER_SECOND: u32 = 10;
+/// Peer refusals handed to the logger per second per worker: a cheap flood guard in front of
+/// the logging layer's fair per-source limit (10 lines a minute per source); the rest are
+/// counted in the next line that passes.
+const DENY_LOG_PER_SECOND: u32 = 200;
 
 /// Messages to a worker from the control thread; the waker rings after each. Handled in
 /// `control.rs`.
