@@ -90,7 +90,6 @@ pub fn replace_file(path: &Path, data: &[u8]) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-/// An unused loopback TCP port (best effort).
 /// A loopback port free for TCP *and* UDP: the relay binds both on its listening port.
 pub fn free_tcp_port() -> u16 {
     loop {
