@@ -141,7 +141,12 @@ fn an_unsupported_option_warns_once_and_is_ignored() {
 
 #[test]
 fn an_unsupported_flag_that_asks_for_what_tern_does_is_quiet() {
-    assert!(warnings("stun-only=false\ncli=off\ndtls=0\nudp-recvmmsg=false\nno-cli\nno-dtls\nno-rfc5780\n").is_empty());
+    assert!(
+        warnings(
+            "stun-only=false\ncli=off\ndtls=0\nudp-recvmmsg\nudp-gso\nstateless-nonce\nno-cli\nno-dtls\nno-rfc5780\n"
+        )
+        .is_empty()
+    );
     assert!(warnings("drop-invalid-packets\n").is_empty());
     assert_eq!(
         warnings("drop-invalid-packets=off\n"),
