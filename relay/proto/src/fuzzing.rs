@@ -6,6 +6,8 @@
 
 mod server;
 
+pub use self::server::MemoryHost;
+
 pub use self::server::server_input;
 
 use crate::channel_data::{self, ChannelData, PacketKind};

@@ -21,6 +21,42 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 
+/// The addresses the `stunner` toolkit's `range-scan` tries (SECURITY.md §2.2): every one must
+/// be refused by the default policy. Tests in this crate and the relay's abuse tests use it.
+pub const STUNNER_RANGE_SCAN: [&str; 31] = [
+    "0.0.0.0",
+    "::",
+    "127.0.0.1",
+    "127.0.0.8",
+    "127.255.255.254",
+    "::1",
+    "10.0.0.1",
+    "10.255.255.254",
+    "172.16.0.1",
+    "172.31.255.254",
+    "192.168.0.1",
+    "192.168.255.254",
+    "169.254.0.1",
+    "169.254.254.255",
+    "224.0.0.1",
+    "239.255.255.254",
+    "100.64.0.0",
+    "100.127.255.254",
+    "192.0.0.1",
+    "192.0.0.254",
+    "192.0.2.1",
+    "192.0.2.254",
+    "198.18.0.1",
+    "198.19.255.254",
+    "198.51.100.1",
+    "198.51.100.254",
+    "203.0.113.1",
+    "203.0.113.254",
+    "240.0.0.1",
+    "255.255.255.255",
+    "169.254.169.254",
+];
+
 /// Why a peer was refused. Counted and logged by reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DenyReason {
@@ -395,38 +431,7 @@ mod tests {
     #[test]
     fn stunner_range_scan_targets_are_all_refused_by_default() {
         let p = default_policy();
-        for t in [
-            "0.0.0.0",
-            "::",
-            "127.0.0.1",
-            "127.0.0.8",
-            "127.255.255.254",
-            "::1",
-            "10.0.0.1",
-            "10.255.255.254",
-            "172.16.0.1",
-            "172.31.255.254",
-            "192.168.0.1",
-            "192.168.255.254",
-            "169.254.0.1",
-            "169.254.254.255",
-            "224.0.0.1",
-            "239.255.255.254",
-            "100.64.0.0",
-            "100.127.255.254",
-            "192.0.0.1",
-            "192.0.0.254",
-            "192.0.2.1",
-            "192.0.2.254",
-            "198.18.0.1",
-            "198.19.255.254",
-            "198.51.100.1",
-            "198.51.100.254",
-            "203.0.113.1",
-            "203.0.113.254",
-            "240.0.0.1",
-            "255.255.255.255",
-            "169.254.169.254",
+        for t in STUNNER_RANGE_SCAN.iter().chain(&[
             "fe80::1",
             "fd00:ec2::254",
             "fec0::1",
@@ -438,7 +443,7 @@ mod tests {
             "::ffff:0:a00:1",
             "100::1",
             "2001::1",
-        ] {
+        ]) {
             let ip: IpAddr = t.parse().unwrap();
             assert!(p.check(SocketAddr::new(ip, 80)).is_err(), "{t} allowed");
             assert!(p.check_ip(ip).is_err(), "{t} allowed by IP");

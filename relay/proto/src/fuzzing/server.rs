@@ -40,20 +40,28 @@ const PORTS: std::ops::RangeInclusive<u16> = 50000..=50007;
 const RELAY_V4: [u8; 4] = [198, 51, 100, 1];
 const MAX_OPS: usize = 200;
 
-/// The in-memory host: open relay sockets, reservations and quota counts.
+/// An in-memory [`RelayHost`]: open relay sockets, reservations and quota counts, checking that
+/// the core never closes what is not open nor gives back quota it did not take. The fuzz target
+/// and the core's scenario tests share it.
 #[derive(Default)]
-struct FuzzHost {
-    open: BTreeSet<SocketAddr>,
-    busy: BTreeSet<SocketAddr>,
-    fail_next: bool,
-    reservations: HashMap<u64, (SocketAddr, Instant)>,
-    user_quota: u32,
-    total_quota: u32,
+pub struct MemoryHost {
+    /// Relay addresses the core has open.
+    pub open: BTreeSet<SocketAddr>,
+    /// Addresses "another process" holds: opening them fails with `InUse`.
+    pub busy: BTreeSet<SocketAddr>,
+    /// Makes the next open fail with `Other` (descriptors exhausted).
+    pub fail_next: bool,
+    /// Published EVEN-PORT reservations.
+    pub reservations: HashMap<u64, (SocketAddr, Instant)>,
+    /// `user-quota` (0 = unlimited).
+    pub user_quota: u32,
+    /// `total-quota` (0 = unlimited).
+    pub total_quota: u32,
     users: BTreeMap<String, u32>,
     total: u32,
 }
 
-impl RelayHost for FuzzHost {
+impl RelayHost for MemoryHost {
     fn open_relay(&mut self, addr: SocketAddr, _: RelayOptions) -> Result<(), RelayOpenError> {
         if std::mem::take(&mut self.fail_next) {
             return Err(RelayOpenError::Other);
@@ -154,7 +162,7 @@ struct Client {
 
 struct Harness {
     server: Server,
-    host: FuzzHost,
+    host: MemoryHost,
     now: Instant,
     unix_now: u64,
     clients: Vec<Client>,
@@ -200,10 +208,10 @@ impl Harness {
         // The virtual clock starts anywhere; only differences matter to the core.
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
-        let mut host = FuzzHost {
+        let mut host = MemoryHost {
             user_quota: u32::from(quotas & 0x03),
             total_quota: u32::from(quotas >> 2 & 0x07),
-            ..FuzzHost::default()
+            ..MemoryHost::default()
         };
         // A port some other process holds, and a 508 path when the range is small.
         host.busy.insert(SocketAddr::new(v4, 50003));

@@ -2,13 +2,14 @@
 //! (and RFC 8489 for authentication). Each test drives a [`Harness`] with a virtual clock and an
 //! in-memory [`RelayHost`], and checks the responses and the sockets the server asked for.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
 use super::*;
+use crate::fuzzing::MemoryHost;
 use crate::stun::attr::PasswordAlgorithm;
 use crate::stun::{Key, Message, MessageWriter};
 use crate::turn_rest;
@@ -127,7 +128,7 @@ fn allocate_without_credentials_gets_401_with_realm_nonce_and_password_algorithm
     assert!(!m.has_integrity());
     // No state before authentication.
     assert_eq!(h.server.allocation_count(), 0);
-    assert!(h.host.bound.is_empty());
+    assert!(h.host.open.is_empty());
     // Amplification: the 28-byte Allocate gets at most 3.5 times its size.
     assert!(r.0.len() * 2 <= 28 * 7, "401 is {} bytes", r.0.len());
 }
@@ -145,7 +146,7 @@ fn allocate_with_rest_credentials_gets_relayed_mapped_address_and_lifetime() {
     assert_eq!(m.xor_mapped_address().unwrap(), Some(c.tuple.client));
     assert_eq!(m.lifetime().unwrap(), Some(600));
     assert!(m.verify_integrity(c.key.as_bytes()).is_ok(), "response signed with the request's key");
-    assert!(h.host.bound.contains(&relayed));
+    assert!(h.host.open.contains(&relayed));
 }
 
 #[test]
@@ -434,7 +435,7 @@ fn second_allocate_on_the_same_five_tuple_gets_437() {
         w.add_requested_transport(17);
     });
     assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::ALLOCATION_MISMATCH);
-    assert_eq!(h.host.bound.len(), 1);
+    assert_eq!(h.host.open.len(), 1);
 }
 
 #[test]
@@ -475,7 +476,7 @@ fn an_allocation_expires_after_its_lifetime_and_its_relay_closes() {
     assert_eq!(h.server.allocation_count(), 1);
     h.advance(Duration::from_secs(1));
     assert_eq!(h.server.allocation_count(), 0);
-    assert!(!h.host.bound.contains(&relayed));
+    assert!(!h.host.open.contains(&relayed));
     assert_eq!(h.server.free_ports(), 1000);
 }
 
@@ -586,7 +587,7 @@ fn external_ip_is_what_the_client_is_told() {
     let mut c = h.client(1);
     let relayed = c.allocate(&mut h, |_| {}).msg().xor_relayed_address().unwrap().unwrap();
     assert_eq!(relayed.ip(), "203.0.113.5".parse::<IpAddr>().unwrap());
-    assert!(h.host.bound.iter().all(|a| a.ip() == "127.0.0.1".parse::<IpAddr>().unwrap()));
+    assert!(h.host.open.iter().all(|a| a.ip() == "127.0.0.1".parse::<IpAddr>().unwrap()));
 }
 
 #[test]
@@ -620,7 +621,7 @@ fn a_port_another_process_holds_is_skipped() {
 #[test]
 fn quota_refusal_gets_486() {
     let mut h = Harness::new();
-    h.host.quota_left = 1;
+    h.host.total_quota = 1;
     let mut a = h.client(1);
     let mut b = h.client(2);
     assert_eq!(a.allocate(&mut h, |_| {}).msg().class(), Class::Success);
@@ -700,7 +701,7 @@ fn refresh_with_lifetime_zero_deletes_the_allocation() {
     });
     assert_eq!(r.msg().lifetime().unwrap(), Some(0));
     assert_eq!(h.server.allocation_count(), 0);
-    assert!(h.host.bound.is_empty());
+    assert!(h.host.open.is_empty());
 }
 
 #[test]
@@ -1052,7 +1053,7 @@ fn a_tcp_connection_closing_deletes_its_allocation() {
     c.allocate(&mut h, |_| {});
     h.server.handle_client_closed(c.tuple, &mut h.host);
     assert_eq!(h.server.allocation_count(), 0);
-    assert!(h.host.bound.is_empty());
+    assert!(h.host.open.is_empty());
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1134,7 +1135,7 @@ proptest! {
         h.check_invariants();
         prop_assert_eq!(h.server.allocation_count(), 0);
         prop_assert_eq!(h.server.free_ports(), 8);
-        prop_assert!(h.host.bound.is_empty());
+        prop_assert!(h.host.open.is_empty());
     }
 }
 
@@ -1142,53 +1143,9 @@ proptest! {
 // Harness (below the tests that use it)
 // ------------------------------------------------------------------------------------------
 
-/// An in-memory host: which relay addresses are bound, reservations, a quota.
-#[derive(Default)]
-struct TestHost {
-    bound: BTreeSet<SocketAddr>,
-    busy: BTreeSet<SocketAddr>,
-    reservations: HashMap<u64, (SocketAddr, Instant)>,
-    quota_left: usize,
-}
-
-impl RelayHost for TestHost {
-    fn open_relay(&mut self, addr: SocketAddr, _: RelayOptions) -> Result<(), RelayOpenError> {
-        if self.busy.contains(&addr) || !self.bound.insert(addr) {
-            return Err(RelayOpenError::InUse);
-        }
-        Ok(())
-    }
-    fn close_relay(&mut self, addr: SocketAddr) {
-        assert!(self.bound.remove(&addr), "closing {addr} which is not open");
-    }
-    fn reserve(&mut self, token: u64, addr: SocketAddr, expires: Instant) {
-        self.reservations.insert(token, (addr, expires));
-    }
-    fn claim_reservation(&mut self, token: u64, now: Instant, opts: RelayOptions) -> Option<SocketAddr> {
-        let (addr, expires) = self.reservations.remove(&token)?;
-        if expires <= now {
-            return None;
-        }
-        self.open_relay(addr, opts).ok().map(|()| addr)
-    }
-    fn release_reservation(&mut self, token: u64) {
-        self.reservations.remove(&token);
-    }
-    fn acquire_quota(&mut self, _user: &str) -> Result<(), QuotaError> {
-        if self.quota_left == 0 {
-            return Err(QuotaError::Total);
-        }
-        self.quota_left -= 1;
-        Ok(())
-    }
-    fn release_quota(&mut self, _user: &str) {
-        self.quota_left += 1;
-    }
-}
-
 struct Harness {
     server: Server,
-    host: TestHost,
+    host: MemoryHost,
     now: Instant,
     unix_now: u64,
     transmits: Vec<Transmit>,
@@ -1221,7 +1178,7 @@ impl Harness {
         let now = Instant::now();
         Harness {
             server: Server::new(cfg, [42; 32], now),
-            host: TestHost { quota_left: usize::MAX, ..Default::default() },
+            host: MemoryHost::default(),
             now,
             unix_now: UNIX_NOW,
             transmits: Vec::new(),
@@ -1312,7 +1269,7 @@ impl Harness {
     fn check_invariants(&self) {
         let s = &self.server;
         let relays: BTreeSet<SocketAddr> = s.allocs.iter().flat_map(|a| a.relays.iter().copied()).collect();
-        assert_eq!(relays, self.host.bound, "bound sockets are exactly the relays");
+        assert_eq!(relays, self.host.open, "bound sockets are exactly the relays");
         assert_eq!(s.alloc_by_tuple.len(), s.allocs.len());
         assert_eq!(s.alloc_by_relay.len(), relays.len());
         for a in s.allocs.iter() {
