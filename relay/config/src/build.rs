@@ -264,6 +264,15 @@ impl Builder {
                 c.drain_min_allocations = u32_value(n, v, "use a whole number of allocations, e.g. 0")?;
             }
             "allow-private-peers" => c.allow_private_peers = boolean(n, v)?,
+            "relay-coalesce-us" => {
+                let us = u32_value(n, v, "use a whole number of microseconds, at most 1000; 0 turns it off")?;
+                if us > 1000 {
+                    return Err(format!(
+                        "relay-coalesce-us={us} would hold datagrams for over a millisecond: use at most 1000 (50 is a good value), or 0 to turn it off"
+                    ));
+                }
+                c.relay_coalesce_us = us;
+            }
             "drain-timeout" => c.drain_timeout = u32_value(n, v, "use a whole number of seconds; 0 means no limit")?,
             "drain-alternate-server" => c.drain_alternate_servers.push(values::server(n, v, 3478)?),
             "admin-api" => c.admin_api = boolean(n, v)?,

@@ -273,6 +273,9 @@ pub struct Config {
     /// `drain-min-allocations`: in drain mode (SIGUSR1) the process exits once at most this many
     /// allocations remain (default 0).
     pub drain_min_allocations: u32,
+    /// `relay-coalesce-us` (Tern): after a worker turn that relayed only a few datagrams, sleep
+    /// this many microseconds before polling again; 0 (the default) turns it off.
+    pub relay_coalesce_us: u32,
     /// `allow-private-peers` (Tern): turn off the default-deny tier (RFC 1918, 100.64/10 and the
     /// documentation ranges) for coturn's behaviour; `denied-peer-ip` still applies.
     pub allow_private_peers: bool,
@@ -358,6 +361,7 @@ impl Default for Config {
             prometheus_path: "/metrics".to_string(),
             prometheus_username_labels: false,
             drain_min_allocations: 0,
+            relay_coalesce_us: 0,
             allow_private_peers: false,
             drain_timeout: 3600,
             drain_alternate_servers: Vec::new(),
@@ -435,6 +439,7 @@ impl std::fmt::Debug for Config {
             prometheus_path,
             prometheus_username_labels,
             drain_min_allocations,
+            relay_coalesce_us,
             allow_private_peers,
             drain_timeout,
             drain_alternate_servers,
@@ -505,6 +510,7 @@ impl std::fmt::Debug for Config {
             .field("prometheus_path", prometheus_path)
             .field("prometheus_username_labels", prometheus_username_labels)
             .field("drain_min_allocations", drain_min_allocations)
+            .field("relay_coalesce_us", relay_coalesce_us)
             .field("allow_private_peers", allow_private_peers)
             .field("drain_timeout", drain_timeout)
             .field("drain_alternate_servers", drain_alternate_servers)

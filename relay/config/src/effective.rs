@@ -171,6 +171,7 @@ pub fn to_turnserver_conf(c: &Config, secrets: Secrets) -> String {
     w.text("prometheus-path", &c.prometheus_path);
     w.flag("prometheus-username-labels", c.prometheus_username_labels);
     w.val("drain-min-allocations", c.drain_min_allocations);
+    w.val("relay-coalesce-us", c.relay_coalesce_us);
     w.flag("allow-private-peers", c.allow_private_peers);
     w.val("drain-timeout", c.drain_timeout);
     let alt: Vec<String> = c.drain_alternate_servers.iter().map(|s| s.to_string()).collect();

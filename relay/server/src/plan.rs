@@ -28,6 +28,8 @@ pub(crate) struct Plan {
     pub(crate) workers: usize,
     pub(crate) slices: Vec<RangeInclusive<u16>>,
     pub(crate) max_allocate_timeout: Duration,
+    /// `relay-coalesce-us` (Tern): `None` when off.
+    pub(crate) coalesce: Option<Duration>,
     pub(crate) user_quota: u32,
     pub(crate) total_quota: u32,
     /// Every address of this host: the relay's service ports on them are never peers.
@@ -64,6 +66,7 @@ impl Plan {
             workers,
             slices,
             max_allocate_timeout: Duration::from_secs(u64::from(cfg.max_allocate_timeout.max(1))),
+            coalesce: (cfg.relay_coalesce_us > 0).then(|| Duration::from_micros(u64::from(cfg.relay_coalesce_us))),
             user_quota: cfg.user_quota,
             total_quota: cfg.total_quota,
             host_ips,

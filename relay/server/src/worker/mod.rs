@@ -35,6 +35,9 @@ use self::udp::UdpIo;
 use crate::sockets::{CONN_BASE, TCP_BASE, TLS_BASE, UDP_BASE, WAKER};
 use crate::tls::TlsStore;
 
+/// With `relay-coalesce-us`, a turn that relayed fewer datagrams than this is followed by a
+/// short sleep.
+const COALESCE_BELOW: u64 = 8;
 /// Datagrams read from one socket per readiness event before moving on.
 pub(super) const READ_BUDGET: usize = 64;
 /// Largest UDP payload.
@@ -89,6 +92,7 @@ pub(crate) struct Worker {
     accept_failures: u64,
     last_accept_warning: Option<Instant>,
     max_allocate_timeout: Duration,
+    coalesce: Option<Duration>,
     last_sweep: Instant,
     /// Counters and state of the operator's side (metrics, drain).
     ops: Ops,
@@ -140,6 +144,7 @@ impl Worker {
             accept_failures: 0,
             last_accept_warning: None,
             max_allocate_timeout,
+            coalesce: None,
             last_sweep: Instant::now(),
             deny_log: LogLimiter::new(DENY_LOG_PER_SECOND),
         })
@@ -149,6 +154,13 @@ impl Worker {
     /// the TCP port).
     pub(crate) fn with_tls(mut self, store: Option<Arc<TlsStore>>) -> Worker {
         self.tls_store = store;
+        self
+    }
+
+    /// `relay-coalesce-us`: after a turn that relayed only a few datagrams, wait this long
+    /// before polling again, so the next turn finds several (see [`COALESCE_BELOW`]).
+    pub(crate) fn with_coalesce(mut self, coalesce: Option<Duration>) -> Worker {
+        self.coalesce = coalesce;
         self
     }
 
@@ -178,6 +190,7 @@ impl Worker {
             let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let mut ready: Vec<Token> = std::mem::take(&mut self.pending);
             ready.extend(events.iter().map(|e| e.token()));
+            let relayed_before = self.relayed();
             for token in ready {
                 self.dispatch(token, now, unix_now);
             }
@@ -206,8 +219,26 @@ impl Worker {
                 }
             }
             self.publish_stats(now, false);
+            // At moderate rates every datagram would cost a sleep and a wake-up in poll (about
+            // 40 % of the CPU in an echo profile): with coalescing on, a turn that relayed only a
+            // few datagrams is followed by a short sleep, and the next turn finds several. Busy
+            // turns never sleep, so saturation throughput and latency under load are unchanged.
+            let relayed = self.relayed() - relayed_before;
+            if let Some(c) = self.coalesce
+                && self.pending.is_empty()
+                && relayed > 0
+                && relayed < COALESCE_BELOW
+            {
+                std::thread::sleep(c);
+            }
         }
         tracing::debug!(target: "relay", worker = self.id, "worker stopped");
+    }
+
+    /// Datagrams relayed so far, both directions.
+    fn relayed(&self) -> u64 {
+        let s = self.server.stats();
+        s.packets_to_peer + s.packets_from_peer
     }
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
