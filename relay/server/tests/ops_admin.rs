@@ -37,8 +37,7 @@ fn sessions_are_listed_and_killed_and_the_client_sees_it() {
     assert!(a["bytes_to_peer"].as_u64().unwrap() >= 18, "{a}");
     assert!(a["age_seconds"].is_u64() && a["expires_in_seconds"].as_u64().unwrap() > 0);
 
-    let (_, only) =
-        r.admin("GET", &format!("/sessions?user={}", urlencode(&bob.creds.as_ref().unwrap().username)), None);
+    let (_, only) = r.admin("GET", &format!("/sessions?user={}", urlencode(bob.username())), None);
     assert_eq!(only["count"], 1, "{only}");
 
     // Kill alice's by id: her Refresh gets 437 and the peer's data no longer reaches her.

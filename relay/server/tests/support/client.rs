@@ -241,6 +241,11 @@ impl Client {
         self
     }
 
+    /// The user name the client signs with.
+    pub fn username(&self) -> &str {
+        &self.creds.as_ref().expect("credentials").username
+    }
+
     pub fn is_stream(&self) -> bool {
         matches!(self.link, Link::Stream(..))
     }

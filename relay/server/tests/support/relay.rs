@@ -13,7 +13,7 @@ use relay_proto::stun::Message;
 
 use super::client::{Client, Proto, binding_request, random_tid};
 use super::ports::{LOCALHOST, LOCALHOST6, free_port, free_port_on, free_range};
-use super::tls::{TestCert, replace_file};
+use super::tls::TestCert;
 
 /// The realm of every relay these tests start.
 pub const REALM: &str = "tern.test";
@@ -76,7 +76,7 @@ pub struct Launch {
     listen: Vec<IpAddr>,
     range: u16,
     port: Option<u16>,
-    cert: Option<(String, String)>,
+    cert: Option<TestCert>,
     env: Vec<(String, String)>,
     nofile: Option<u32>,
     managed: bool,
@@ -150,7 +150,7 @@ impl Launch {
     /// TLS with `cert` (written to the scratch directory as `cert.pem` and `pkey.pem`) on a
     /// TLS listening port of its own.
     pub fn cert(mut self, cert: &TestCert) -> Launch {
-        self.cert = Some((cert.cert_pem.clone(), cert.key_pem.clone()));
+        self.cert = Some(cert.clone());
         self
     }
 
@@ -204,9 +204,8 @@ impl Launch {
         if let Some(text) = &self.config {
             std::fs::write(&relay.config, text).unwrap();
         }
-        if let Some((cert, key)) = &self.cert {
-            replace_file(&relay.cert, cert.as_bytes());
-            replace_file(&relay.pkey, key.as_bytes());
+        if let Some(cert) = &self.cert {
+            cert.write(&relay.dir.0);
         }
         for attempt in 0..3 {
             relay.spawn(&self);

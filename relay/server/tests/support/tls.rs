@@ -14,6 +14,7 @@ use super::client::{Client, Creds, Stream};
 use super::relay::{Launch, Ready, Relay};
 
 /// A throwaway certificate for `localhost`: DER, and PEM of the certificate and its key.
+#[derive(Clone)]
 pub struct TestCert {
     pub der: CertificateDer<'static>,
     pub cert_pem: String,
