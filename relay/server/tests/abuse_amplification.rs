@@ -5,14 +5,15 @@
 //! budget for 401s is measured from a non-loopback source.
 #![allow(clippy::unwrap_used)]
 
-mod abuse_common;
+mod support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use abuse_common::{Relay, binding_request, build, free_port, free_range, private_ip};
 use relay_proto::stun::{Class, Message, Method};
+use support::abuse::private_ip;
+use support::{LOCALHOST, LOCALHOST6, Launch, binding_request, build, free_port, free_range};
 
 /// Sizes of the answers to a 20-byte Binding, a 28-byte Allocate (REQUESTED-TRANSPORT) and a
 /// bare 20-byte Allocate, sent from `from` to `to`.
@@ -52,7 +53,7 @@ fn ratio((req, resp): (usize, usize)) -> f64 {
 fn coturn() -> Option<[(usize, usize); 3]> {
     let bin = ["/usr/bin/turnserver", "/usr/sbin/turnserver"].into_iter().find(|p| std::path::Path::new(p).exists())?;
     let port = free_port();
-    let (min, max) = free_range(8, &[]);
+    let (min, max) = free_range(8, &[LOCALHOST, LOCALHOST6]);
     let dir = std::env::temp_dir().join(format!("tern-coturn-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(bin)
@@ -87,8 +88,8 @@ fn coturn() -> Option<[(usize, usize); 3]> {
 #[test]
 #[ignore = "needs a running relay; scripts/tests.d/45-security.sh runs it"]
 fn unauthenticated_answers_stay_within_the_amplification_bounds() {
-    let relay = Relay::start(8, &[]);
-    let v4 = measure("127.0.0.1:0", relay.addr());
+    let relay = Launch::dual_stack(8).start();
+    let v4 = measure("127.0.0.1:0", relay.addr);
     let v6 = measure("[::1]:0", relay.addr6());
     let theirs = coturn();
     let line = |who: &str, m: &[(usize, usize); 3]| {
@@ -126,7 +127,7 @@ fn unauthenticated_answers_stay_within_the_amplification_bounds() {
 #[ignore = "needs a running relay and a private address; scripts/tests.d/45-security.sh runs it"]
 fn a_source_gets_a_bounded_number_of_401s_per_second() {
     let ip = private_ip();
-    let relay = Relay::start_with(8, &[], &[ip], None);
+    let relay = Launch::dual_stack(8).listen(&[ip]).start();
     let to = SocketAddr::new(ip, relay.port);
     // From a non-loopback source (loopback ones are exempt: they cannot be spoofed).
     let s = UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();

@@ -5,13 +5,13 @@
 //! once allocations end the waiting connections are accepted and answered.
 #![allow(clippy::unwrap_used)]
 
-mod abuse_common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use abuse_common::{Client, Proto, Relay, binding_request};
+use support::{Client, Creds, Launch, Proto, binding_request};
 
 const NOFILE: u32 = 48;
 /// CPU the relay may use in the measured window while out of descriptors: 10% of one core.
@@ -29,14 +29,14 @@ fn binding_over(s: &mut TcpStream, tid: [u8; 12], timeout: Duration) -> bool {
 #[test]
 #[ignore = "needs a running relay; scripts/tests.d/45-security.sh runs it"]
 fn running_out_of_descriptors_neither_spins_nor_wedges() {
-    let mut relay = Relay::start_with(256, &["--relay-threads=1"], &[], Some(NOFILE));
+    let mut relay = Launch::dual_stack(256).args(&["--relay-threads=1"]).nofile(NOFILE).start();
     let at_start = relay.fd_count();
 
     // Fill the descriptor table with allocations.
     let mut allocs = Vec::new();
     let refusal = loop {
-        let mut c = Client::new(Proto::Udp, relay.addr(), "alice");
-        match c.allocate(false) {
+        let mut c = Client::new(Proto::Udp, relay.addr).with_creds(Creds::user("alice"));
+        match c.try_allocate() {
             Ok(_) => allocs.push(c),
             Err(code) => break code,
         }
@@ -50,7 +50,7 @@ fn running_out_of_descriptors_neither_spins_nor_wedges() {
     // cannot accept yet.
     let mut waiting: Vec<(TcpStream, [u8; 12])> = (0..3u8)
         .map(|i| {
-            let mut s = TcpStream::connect(relay.addr()).unwrap();
+            let mut s = TcpStream::connect(relay.addr).unwrap();
             let tid = [0xF0 | i; 12];
             s.write_all(&binding_request(tid)).unwrap();
             (s, tid)
@@ -73,19 +73,19 @@ fn running_out_of_descriptors_neither_spins_nor_wedges() {
     // UDP is still served.
     let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
     probe.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    probe.send_to(&binding_request([9; 12]), relay.addr()).unwrap();
+    probe.send_to(&binding_request([9; 12]), relay.addr).unwrap();
     let mut buf = [0u8; 64];
     assert!(probe.recv(&mut buf).is_ok(), "UDP Binding unanswered while out of descriptors");
 
     // Free descriptors: the waiting connections are accepted and answered, and allocating
     // works again.
     for mut c in allocs.drain(..10) {
-        c.refresh(0).unwrap();
+        c.refresh(0).result().unwrap();
     }
     for (s, tid) in &mut waiting {
         assert!(binding_over(s, *tid, Duration::from_secs(5)), "a waiting TCP client was never served");
     }
-    let mut c = Client::new(Proto::Tcp, relay.addr(), "bob");
-    assert!(c.allocate(false).is_ok(), "allocating after descriptors came back");
+    let mut c = Client::new(Proto::Tcp, relay.addr).with_creds(Creds::user("bob"));
+    assert!(c.try_allocate().is_ok(), "allocating after descriptors came back");
     assert!(relay.alive());
 }

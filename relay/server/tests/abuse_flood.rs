@@ -4,7 +4,7 @@
 //! relay's resident memory must stay flat, and the process must live and keep answering.
 #![allow(clippy::unwrap_used)]
 
-mod abuse_common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, UdpSocket};
@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use abuse_common::{Client, Proto, Relay, Rng, binding_request, build};
 use relay_proto::stun::{AttrType, Class, MessageType, Method};
+use support::abuse::Rng;
+use support::{Client, Creds, Launch, Proto, binding_request, build};
 
 const PPS: u64 = 10_000;
 const FLOOD: Duration = Duration::from_secs(20);
@@ -141,16 +142,16 @@ fn flood(targets: Vec<SocketAddr>, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) 
 #[test]
 #[ignore = "needs a running relay; scripts/tests.d/45-security.sh runs it"]
 fn a_garbage_flood_neither_disturbs_a_relayed_flow_nor_grows_memory() {
-    let mut relay = Relay::start(16, &["--allow-loopback-peers"]);
+    let mut relay = Launch::dual_stack(16).args(&["--allow-loopback-peers"]).start();
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.set_nonblocking(true).unwrap();
-    let mut c = Client::new(Proto::Udp, relay.addr(), "alice");
-    let relayed = c.allocate(false).unwrap()[0];
-    c.channel_bind(0x4000, peer.local_addr().unwrap()).unwrap();
+    let mut c = Client::new(Proto::Udp, relay.addr).with_creds(Creds::user("alice"));
+    let relayed = c.try_allocate().unwrap();
+    c.channel_bind(0x4000, peer.local_addr().unwrap()).result().unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let targets = vec![relay.addr(), relay.addr(), relay.addr(), relayed];
+    let targets = vec![relay.addr, relay.addr, relay.addr, relayed];
     let flooder = {
         let (stop, sent) = (stop.clone(), sent.clone());
         std::thread::spawn(move || flood(targets, stop, sent))
@@ -170,7 +171,7 @@ fn a_garbage_flood_neither_disturbs_a_relayed_flow_nor_grows_memory() {
     while t0.elapsed() < FLOOD {
         let due = (t0.elapsed().as_millis() as u64 * FLOW_PPS / 1000) as u32;
         while seq < due {
-            c.channel_data(0x4000, &seq.to_be_bytes());
+            c.send_channel_data(0x4000, &seq.to_be_bytes());
             peer.send_to(&seq.to_be_bytes(), relayed).unwrap();
             seq += 1;
         }
@@ -179,7 +180,7 @@ fn a_garbage_flood_neither_disturbs_a_relayed_flow_nor_grows_memory() {
                 to_peer.insert(u32::from_be_bytes(buf[..4].try_into().unwrap()));
             }
         }
-        while let Some(d) = c.recv_data(Duration::from_millis(5)) {
+        while let Some(d) = c.recv_payload(Duration::from_millis(5)) {
             if d.len() == 4 {
                 to_client.insert(u32::from_be_bytes(d[..4].try_into().unwrap()));
             }
@@ -200,7 +201,7 @@ fn a_garbage_flood_neither_disturbs_a_relayed_flow_nor_grows_memory() {
                 to_peer.insert(u32::from_be_bytes(buf[..4].try_into().unwrap()));
             }
         }
-        while let Some(d) = c.recv_data(Duration::from_millis(20)) {
+        while let Some(d) = c.recv_payload(Duration::from_millis(20)) {
             if d.len() == 4 {
                 to_client.insert(u32::from_be_bytes(d[..4].try_into().unwrap()));
             }
@@ -229,7 +230,7 @@ fn a_garbage_flood_neither_disturbs_a_relayed_flow_nor_grows_memory() {
     // Still answering.
     let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
     probe.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    probe.send_to(&binding_request([3; 12]), relay.addr()).unwrap();
+    probe.send_to(&binding_request([3; 12]), relay.addr).unwrap();
     let n = probe.recv(&mut buf).expect("a Binding answer after the flood");
     assert_eq!(&buf[..2], &MessageType::new(Method::BINDING, Class::Success).to_u16().to_be_bytes());
     assert!(n >= 32);

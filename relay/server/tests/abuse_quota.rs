@@ -5,11 +5,12 @@
 //! recovers when allocations end.
 #![allow(clippy::unwrap_used)]
 
-mod abuse_common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use abuse_common::{Client, Proto, Relay, Rng};
+use support::abuse::Rng;
+use support::{Client, Creds, Launch, Proto};
 
 const QUOTA: u16 = 486;
 const CAPACITY: u16 = 508;
@@ -21,7 +22,7 @@ const TOTAL_QUOTA: usize = 5;
 fn allocate_expecting(c: &mut Client, want_ok: bool) -> Result<(), u16> {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        let r = c.allocate(false).map(|_| ());
+        let r = c.try_allocate().map(|_| ());
         if r.is_ok() || !want_ok || Instant::now() >= deadline {
             return r;
         }
@@ -32,7 +33,9 @@ fn allocate_expecting(c: &mut Client, want_ok: bool) -> Result<(), u16> {
 #[test]
 #[ignore = "needs a running relay; scripts/tests.d/45-security.sh runs it"]
 fn user_and_total_quotas_refuse_with_486_and_recover_under_churn() {
-    let relay = Relay::start(64, &[&format!("--user-quota={USER_QUOTA}"), &format!("--total-quota={TOTAL_QUOTA}")]);
+    let relay = Launch::dual_stack(64)
+        .args(&[&format!("--user-quota={USER_QUOTA}"), &format!("--total-quota={TOTAL_QUOTA}")])
+        .start();
     let users = ["alice", "bob", "carol", "dave"];
     let mut rng = Rng::new(486);
     // Live allocations: (user, client).
@@ -45,7 +48,7 @@ fn user_and_total_quotas_refuse_with_486_and_recover_under_churn() {
         if live.is_empty() || rng.below(100) < 60 {
             let user = users[rng.below(4) as usize];
             let proto = if rng.below(2) == 0 { Proto::Udp } else { Proto::Tcp };
-            let mut c = Client::new(proto, relay.addr(), user);
+            let mut c = Client::new(proto, relay.addr).with_creds(Creds::user(user));
             let want_ok = count(&live, user) < USER_QUOTA && live.len() < TOTAL_QUOTA;
             match allocate_expecting(&mut c, want_ok) {
                 Ok(()) => {
@@ -70,22 +73,22 @@ fn user_and_total_quotas_refuse_with_486_and_recover_under_churn() {
                 tcp_closes += 1;
                 drop(c);
             } else {
-                assert_eq!(c.refresh(0), Ok(()), "round {round}");
+                assert_eq!(c.refresh(0).result(), Ok(()), "round {round}");
             }
         }
     }
     // Everything ends, and the full quota is there again.
     for (_, mut c) in live.drain(..) {
-        c.refresh(0).unwrap();
+        c.refresh(0).result().unwrap();
     }
     let mut again = Vec::new();
     for user in ["alice", "alice", "bob", "bob", "carol"] {
-        let mut c = Client::new(Proto::Udp, relay.addr(), user);
+        let mut c = Client::new(Proto::Udp, relay.addr).with_creds(Creds::user(user));
         assert_eq!(allocate_expecting(&mut c, true), Ok(()), "{user} after the churn");
         again.push(c);
     }
-    let mut over = Client::new(Proto::Tcp, relay.addr(), "dave");
-    assert_eq!(over.allocate(false), Err(QUOTA), "total-quota still holds");
+    let mut over = Client::new(Proto::Tcp, relay.addr).with_creds(Creds::user("dave"));
+    assert_eq!(over.try_allocate(), Err(QUOTA), "total-quota still holds");
     println!("quota churn: {successes} allocations, {refusals} refusals (486), {tcp_closes} TCP closes");
     assert!(successes >= 20 && refusals >= 5, "the churn exercised both sides");
 }
@@ -94,16 +97,16 @@ fn user_and_total_quotas_refuse_with_486_and_recover_under_churn() {
 #[ignore = "needs a running relay; scripts/tests.d/45-security.sh runs it"]
 fn an_exhausted_port_range_answers_508_and_recovers() {
     // One worker, four relay ports.
-    let relay = Relay::start(4, &["--relay-threads=1"]);
+    let relay = Launch::dual_stack(4).args(&["--relay-threads=1"]).start();
     let mut rng = Rng::new(508);
     let mut live: Vec<Client> = Vec::new();
     let mut full = 0;
     for round in 0..60 {
         if live.len() < 4 || rng.below(2) == 0 {
             let proto = if rng.below(3) == 0 { Proto::Tcp } else { Proto::Udp };
-            let mut c = Client::new(proto, relay.addr(), "alice");
+            let mut c = Client::new(proto, relay.addr).with_creds(Creds::user("alice"));
             let want_ok = live.len() < 4;
-            let r = if want_ok { allocate_expecting(&mut c, true) } else { c.allocate(false).map(|_| ()) };
+            let r = if want_ok { allocate_expecting(&mut c, true) } else { c.try_allocate().map(|_| ()) };
             match r {
                 Ok(()) => {
                     assert!(want_ok, "round {round}: a fifth port out of four");
@@ -120,21 +123,21 @@ fn an_exhausted_port_range_answers_508_and_recovers() {
             if c.is_stream() && rng.below(2) == 0 {
                 drop(c);
             } else {
-                assert_eq!(c.refresh(0), Ok(()));
+                assert_eq!(c.refresh(0).result(), Ok(()));
             }
         }
     }
     for mut c in live.drain(..) {
-        c.refresh(0).unwrap();
+        c.refresh(0).result().unwrap();
     }
     let mut again: Vec<Client> = Vec::new();
     for _ in 0..4 {
-        let mut c = Client::new(Proto::Udp, relay.addr(), "bob");
+        let mut c = Client::new(Proto::Udp, relay.addr).with_creds(Creds::user("bob"));
         assert_eq!(allocate_expecting(&mut c, true), Ok(()), "all four ports are back");
         again.push(c);
     }
-    let mut fifth = Client::new(Proto::Udp, relay.addr(), "bob");
-    assert_eq!(fifth.allocate(false), Err(CAPACITY));
+    let mut fifth = Client::new(Proto::Udp, relay.addr).with_creds(Creds::user("bob"));
+    assert_eq!(fifth.try_allocate(), Err(CAPACITY));
     println!("port churn: 508 answered {full} times; all four ports back at the end");
     assert!(full >= 5);
 }

@@ -6,12 +6,15 @@
 //! (relay to relay), never on another port.
 #![allow(clippy::unwrap_used)]
 
-mod abuse_common;
+mod support;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use abuse_common::{Client, Proto, Relay, free_port, private_ip, range_scan_targets};
+use relay_proto::stun::AttrType;
+use relay_proto::stun::attr::FAMILY_IPV6;
+use support::abuse::{private_ip, range_scan_targets};
+use support::{Client, Creds, Launch, Proto, free_port};
 
 const FORBIDDEN: u16 = 403;
 
@@ -52,21 +55,26 @@ impl Catchers {
 #[test]
 #[ignore = "needs a running relay; scripts/tests.d/45-security.sh runs it"]
 fn range_scan_addresses_are_refused_in_every_encoding_by_every_request_over_udp_and_tcp() {
-    let relay = Relay::start(32, &[]);
+    let relay = Launch::dual_stack(32).start();
     let catch = Catchers::new();
     let targets = range_scan_targets();
     assert_eq!(targets.len(), 31 + 29 * 4 - 1, "0.0.0.0 has no IPv4-compatible form (it is ::)");
     let mut checked = 0;
-    for (proto, server) in [(Proto::Udp, relay.addr()), (Proto::Tcp, relay.addr()), (Proto::Udp, relay.addr6())] {
-        let mut c = Client::new(proto, server, "alice");
-        let relays = c.allocate(true).unwrap();
+    for (proto, server) in [(Proto::Udp, relay.addr), (Proto::Tcp, relay.addr), (Proto::Udp, relay.addr6())] {
+        let mut c = Client::new(proto, server).with_creds(Creds::user("alice"));
+        let relays = c
+            .allocate_with(|w| {
+                w.add_family(AttrType::ADDITIONAL_ADDRESS_FAMILY, FAMILY_IPV6);
+            })
+            .relayed_all()
+            .unwrap();
         assert_eq!(relays.len(), 2, "a dual-stack allocation: {relays:?}");
         for (i, &ip) in targets.iter().enumerate() {
             let what = format!("{proto:?} via {server}, peer {ip}");
             for port in [80, catch.port] {
                 let peer = SocketAddr::new(ip, port);
-                assert_eq!(c.create_permission(&[peer]), Err(FORBIDDEN), "CreatePermission {what}");
-                assert_eq!(c.channel_bind(0x4000 + i as u16, peer), Err(FORBIDDEN), "ChannelBind {what}");
+                assert_eq!(c.create_permission(&[peer]).result(), Err(FORBIDDEN), "CreatePermission {what}");
+                assert_eq!(c.channel_bind(0x4000 + i as u16, peer).result(), Err(FORBIDDEN), "ChannelBind {what}");
                 c.send_indication(peer, b"ssrf probe");
                 checked += 3;
             }
@@ -74,9 +82,9 @@ fn range_scan_addresses_are_refused_in_every_encoding_by_every_request_over_udp_
         // All or nothing: a public peer next to a refused one installs neither.
         let public: SocketAddr = "8.8.8.8:53".parse().unwrap();
         let refused: SocketAddr = "[::ffff:169.254.169.254]:80".parse().unwrap();
-        assert_eq!(c.create_permission(&[public, refused]), Err(FORBIDDEN));
+        assert_eq!(c.create_permission(&[public, refused]).result(), Err(FORBIDDEN));
         // The control channel still works after all that.
-        assert_eq!(c.refresh(600), Ok(()));
+        assert_eq!(c.refresh(600).result(), Ok(()));
     }
     std::thread::sleep(Duration::from_millis(500));
     let leaked = catch.drain();
@@ -112,24 +120,24 @@ fn echo_peer(ip: IpAddr) -> (SocketAddr, std::thread::JoinHandle<Vec<SocketAddr>
 fn an_allowed_peer_ip_entry_makes_a_private_peer_reachable() {
     let ip = private_ip();
     // Without the entry the private peer is refused (the default-deny tier)...
-    let strict = Relay::start(16, &[]);
-    let mut c = Client::new(Proto::Udp, strict.addr(), "bob");
-    c.allocate(false).unwrap();
-    assert_eq!(c.create_permission(&[SocketAddr::new(ip, 9)]), Err(FORBIDDEN));
+    let strict = Launch::dual_stack(16).start();
+    let mut c = Client::new(Proto::Udp, strict.addr).with_creds(Creds::user("bob"));
+    c.try_allocate().unwrap();
+    assert_eq!(c.create_permission(&[SocketAddr::new(ip, 9)]).result(), Err(FORBIDDEN));
     drop(strict);
 
     // ...with it, CreatePermission, Send, ChannelBind and ChannelData reach it, both ways.
-    let relay = Relay::start(16, &[&format!("--allowed-peer-ip={ip}")]);
+    let relay = Launch::dual_stack(16).args(&[&format!("--allowed-peer-ip={ip}")]).start();
     for proto in [Proto::Udp, Proto::Tcp] {
         let (peer, echo) = echo_peer(ip);
-        let mut c = Client::new(proto, relay.addr(), "bob");
-        let relayed = c.allocate(false).unwrap()[0];
-        assert_eq!(c.create_permission(&[peer]), Ok(()), "{proto:?}");
+        let mut c = Client::new(proto, relay.addr).with_creds(Creds::user("bob"));
+        let relayed = c.try_allocate().unwrap();
+        assert_eq!(c.create_permission(&[peer]).result(), Ok(()), "{proto:?}");
         c.send_indication(peer, b"via send");
-        assert_eq!(c.recv_data(Duration::from_secs(3)).as_deref(), Some(&b"via send"[..]), "{proto:?} Send");
-        assert_eq!(c.channel_bind(0x4001, peer), Ok(()));
-        c.channel_data(0x4001, b"via channel");
-        assert_eq!(c.recv_data(Duration::from_secs(3)).as_deref(), Some(&b"via channel"[..]), "{proto:?} channel");
+        assert_eq!(c.recv_payload(Duration::from_secs(3)).as_deref(), Some(&b"via send"[..]), "{proto:?} Send");
+        assert_eq!(c.channel_bind(0x4001, peer).result(), Ok(()));
+        c.send_channel_data(0x4001, b"via channel");
+        assert_eq!(c.recv_payload(Duration::from_secs(3)).as_deref(), Some(&b"via channel"[..]), "{proto:?} channel");
         let seen = echo.join().unwrap();
         assert!(seen.iter().all(|a| a.port() == relayed.port()), "the peer saw the relayed address: {seen:?}");
         assert_eq!(seen.len(), 2);
@@ -141,28 +149,28 @@ fn an_allowed_peer_ip_entry_makes_a_private_peer_reachable() {
 fn the_relays_own_address_is_reachable_only_inside_the_relay_range() {
     let ip = private_ip();
     // The relay listens and relays on the private address too: it is one of its own.
-    let relay = Relay::start_with(16, &[], &[ip], None);
+    let relay = Launch::dual_stack(16).listen(&[ip]).start();
     let server = SocketAddr::new(ip, relay.port);
     let catch = UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
     catch.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     let outside = catch.local_addr().unwrap();
     assert!(!(relay.min_port..=relay.max_port).contains(&outside.port()));
     for proto in [Proto::Udp, Proto::Tcp] {
-        let mut a = Client::bound(proto, server, Some(ip), "alice");
-        let mut b = Client::bound(proto, server, Some(ip), "carol");
-        let ra = a.allocate(false).unwrap()[0];
-        let rb = b.allocate(false).unwrap()[0];
+        let mut a = Client::bound(proto, server, Some(ip)).with_creds(Creds::user("alice"));
+        let mut b = Client::bound(proto, server, Some(ip)).with_creds(Creds::user("carol"));
+        let ra = a.try_allocate().unwrap();
+        let rb = b.try_allocate().unwrap();
         assert_eq!((ra.ip(), rb.ip()), (ip, ip), "relayed on the address the clients reached");
         // Permissions are by IP: our own IP may be permitted...
-        assert_eq!(a.create_permission(&[rb]), Ok(()));
-        assert_eq!(b.create_permission(&[ra]), Ok(()));
+        assert_eq!(a.create_permission(&[rb]).result(), Ok(()));
+        assert_eq!(b.create_permission(&[ra]).result(), Ok(()));
         // ...and relay to relay works (two clients of one server).
         a.send_indication(rb, b"relay to relay");
-        assert_eq!(b.recv_data(Duration::from_secs(3)).as_deref(), Some(&b"relay to relay"[..]), "{proto:?}");
-        assert_eq!(a.channel_bind(0x4002, rb), Ok(()));
+        assert_eq!(b.recv_payload(Duration::from_secs(3)).as_deref(), Some(&b"relay to relay"[..]), "{proto:?}");
+        assert_eq!(a.channel_bind(0x4002, rb).result(), Ok(()));
         // ...but no other port of ours: not a local service, not the TURN listener.
-        assert_eq!(a.channel_bind(0x4003, outside), Err(FORBIDDEN), "{proto:?}");
-        assert_eq!(a.channel_bind(0x4004, server), Err(FORBIDDEN), "{proto:?}");
+        assert_eq!(a.channel_bind(0x4003, outside).result(), Err(FORBIDDEN), "{proto:?}");
+        assert_eq!(a.channel_bind(0x4004, server).result(), Err(FORBIDDEN), "{proto:?}");
         a.send_indication(outside, b"to a local service");
         a.send_indication(server, b"nested TURN");
         let mut buf = [0u8; 64];

@@ -1,24 +1,29 @@
 //! Real-socket tests of the shell: the built `tern-relay` binary on free loopback ports, driven
-//! by a small TURN client (in `common/`) written with `relay-proto`'s codec, over UDP and TCP.
+//! by the TURN client of `support/` written with `relay-proto`'s codec, over UDP and TCP.
 //!
 //! Each test starts its own relay, so they run in parallel; every read is bounded by a timeout.
 //! 438 (stale nonce) is not tested here: it needs `stale-nonce` seconds of real time, and the
 //! core's scenario tests cover it with a simulated clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use common::*;
 use relay_proto::stun::{Class, Method};
+use support::*;
 
 /// How long a test waits to be sure that something did *not* arrive.
 const SILENCE: Duration = Duration::from_millis(300);
 
+/// A relay with REST auth under [`SECRET`] and loopback peers allowed, plus `extra` flags.
+fn start(extra: &[&str]) -> Relay {
+    Launch::new().rest_auth().args(&["--no-cli", "--allow-loopback-peers"]).args(extra).start()
+}
+
 fn assert_in_range(relay: &Relay, addr: SocketAddr) {
-    assert_eq!(addr.ip(), IpAddr::from(LOCALHOST), "relayed address is on the relay-ip");
+    assert_eq!(addr.ip(), LOCALHOST, "relayed address is on the relay-ip");
     assert!(
         (relay.min_port..=relay.max_port).contains(&addr.port()),
         "relayed port {} is outside {}-{}",
@@ -30,7 +35,7 @@ fn assert_in_range(relay: &Relay, addr: SocketAddr) {
 
 #[test]
 fn binding_reports_the_clients_own_address_over_udp_and_tcp() {
-    let relay = Relay::start(&[]);
+    let relay = start(&[]);
     for mut c in [relay.udp(), relay.tcp()] {
         let r = c.request(Method::BINDING, |_| {});
         assert_eq!(r.class(), Class::Success);
@@ -42,7 +47,7 @@ fn binding_reports_the_clients_own_address_over_udp_and_tcp() {
 /// The whole life of an allocation: 401, Allocate, CreatePermission, Send and Data, ChannelBind
 /// and ChannelData both ways, Refresh 0, then 437 for the allocation that is gone.
 fn allocation_life(mut c: Client, relay: &Relay, fingerprint: bool) {
-    c = c.with_creds(Creds::rest("alice"));
+    c = c.with_creds(Creds::rest(SECRET, "alice"));
     let r = c.allocate_with(|_| {});
     c.expect_success(&r, "Allocate");
     c.check_integrity(&r);
@@ -56,7 +61,7 @@ fn allocation_life(mut c: Client, relay: &Relay, fingerprint: bool) {
     peer.send_to(b"too early", relayed);
     assert!(c.recv_timeout(SILENCE).is_none(), "traffic without a permission must be dropped");
 
-    let r = c.create_permission(peer.addr());
+    let r = c.create_permission(&[peer.addr()]);
     c.expect_success(&r, "CreatePermission");
     c.check_integrity(&r);
 
@@ -114,28 +119,28 @@ fn allocation_life(mut c: Client, relay: &Relay, fingerprint: bool) {
 
 #[test]
 fn an_allocation_lives_and_dies_over_udp() {
-    let relay = Relay::start(&[]);
+    let relay = start(&[]);
     allocation_life(relay.udp(), &relay, false);
 }
 
 #[test]
 fn an_allocation_lives_and_dies_over_tcp() {
-    let relay = Relay::start(&[]);
+    let relay = start(&[]);
     allocation_life(relay.tcp(), &relay, false);
 }
 
 #[test]
 fn an_allocation_lives_and_dies_with_fingerprint_on() {
     // Data indications get a FINGERPRINT written in place after the payload's padding.
-    let relay = Relay::start(&["--fingerprint"]);
+    let relay = start(&["--fingerprint"]);
     allocation_life(relay.udp(), &relay, true);
     allocation_life(relay.tcp(), &relay, true);
 }
 
 #[test]
 fn tcp_framing_survives_one_byte_writes() {
-    let relay = Relay::start(&[]);
-    let mut c = relay.tcp().with_creds(Creds::rest("trickle"));
+    let relay = start(&[]);
+    let mut c = relay.tcp().with_creds(Creds::rest(SECRET, "trickle"));
     // Requests, too, arrive one byte at a time.
     c.trickle = true;
     let relayed = c.allocate();
@@ -161,8 +166,8 @@ fn tcp_framing_survives_one_byte_writes() {
 
 #[test]
 fn a_second_allocate_gets_437_and_a_retransmission_gets_the_original_success() {
-    let relay = Relay::start(&[]);
-    let mut c = relay.udp().with_creds(Creds::rest("bob"));
+    let relay = start(&[]);
+    let mut c = relay.udp().with_creds(Creds::rest(SECRET, "bob"));
     let r = c.allocate_with(|_| {});
     c.expect_success(&r, "Allocate");
     let relayed = r.msg().xor_relayed_address().unwrap();
@@ -181,8 +186,8 @@ fn a_second_allocate_gets_437_and_a_retransmission_gets_the_original_success() {
 
 #[test]
 fn channel_bind_rules_hold_on_the_wire() {
-    let relay = Relay::start(&[]);
-    let mut c = relay.udp().with_creds(Creds::rest("carol"));
+    let relay = start(&[]);
+    let mut c = relay.udp().with_creds(Creds::rest(SECRET, "carol"));
     c.allocate();
     let (p1, p2) = (Peer::new(), Peer::new());
     assert_eq!(c.channel_bind(0x4000, p1.addr()).class(), Class::Success);
@@ -197,16 +202,18 @@ fn channel_bind_rules_hold_on_the_wire() {
 #[test]
 fn credentials_are_checked() {
     // A static user (coturn ignores user= lines while a REST secret is set, and so does Tern).
-    let relay = Relay::start_raw(&["--lt-cred-mech", "--user=alice:wonderland", "--allow-loopback-peers"]);
-    let mut c = relay.tcp().with_creds(Creds { username: "alice".into(), password: "wonderland".into() });
+    let relay = Launch::new()
+        .args(&["--no-cli", "--lt-cred-mech", "--user=alice:wonderland", "--allow-loopback-peers"])
+        .start();
+    let mut c = relay.tcp().with_creds(Creds::new("alice", "wonderland"));
     c.allocate();
-    let mut c = relay.udp().with_creds(Creds { username: "alice".into(), password: "queen".into() });
+    let mut c = relay.udp().with_creds(Creds::new("alice", "queen"));
     assert_eq!(c.allocate_with(|_| {}).error(), Some(401), "a wrong password");
-    let mut c = relay.udp().with_creds(Creds::rest("nobody"));
+    let mut c = relay.udp().with_creds(Creds::rest(SECRET, "nobody"));
     assert_eq!(c.allocate_with(|_| {}).error(), Some(401), "no REST secret: REST credentials mean nothing");
     drop(relay);
 
-    let relay = Relay::start(&[]);
+    let relay = start(&[]);
     // Expired REST credentials: 401.
     let past = unix_now() - 10;
     let username = format!("{past}:late");
@@ -224,12 +231,12 @@ fn credentials_are_checked() {
 fn two_clients_reach_each_other_through_their_relayed_addresses() {
     // Several workers, so the two allocations likely live on different ones (as two browsers'
     // do): relay-to-relay traffic goes out through 127.0.0.1 and back in.
-    let relay = Relay::start(&["--relay-threads=4"]);
-    let mut a = relay.udp().with_creds(Creds::rest("a"));
-    let mut b = relay.tcp().with_creds(Creds::rest("b"));
+    let relay = start(&["--relay-threads=4"]);
+    let mut a = relay.udp().with_creds(Creds::rest(SECRET, "a"));
+    let mut b = relay.tcp().with_creds(Creds::rest(SECRET, "b"));
     let ra = a.allocate();
     let rb = b.allocate();
-    assert_eq!(a.create_permission(rb).class(), Class::Success);
+    assert_eq!(a.create_permission(&[rb]).class(), Class::Success);
     assert_eq!(b.channel_bind(0x4010, ra).class(), Class::Success);
     for i in 0..20u8 {
         a.send_indication(rb, &[i; 33]);
@@ -250,12 +257,12 @@ fn two_clients_reach_each_other_through_their_relayed_addresses() {
 
 #[test]
 fn loopback_peers_are_refused_without_allow_loopback_peers() {
-    let relay = Relay::start_with(&[]);
+    let relay = Launch::new().rest_auth().args(&["--no-cli"]).start();
     let peer = Peer::new();
     for mut c in [relay.udp(), relay.tcp()] {
-        c = c.with_creds(Creds::rest("dave"));
+        c = c.with_creds(Creds::rest(SECRET, "dave"));
         c.allocate();
-        assert_eq!(c.create_permission(peer.addr()).error(), Some(403), "a loopback peer is forbidden");
+        assert_eq!(c.create_permission(&[peer.addr()]).error(), Some(403), "a loopback peer is forbidden");
         assert_eq!(c.channel_bind(0x4000, peer.addr()).error(), Some(403));
         c.send_indication(peer.addr(), b"should not leave");
     }
@@ -264,27 +271,24 @@ fn loopback_peers_are_refused_without_allow_loopback_peers() {
 
 #[test]
 fn external_ip_is_reported_in_xor_relayed_address() {
-    let relay = Relay::start(&["--external-ip=203.0.113.5/127.0.0.1"]);
-    let mut c = relay.udp().with_creds(Creds::rest("erin"));
+    let relay = start(&["--external-ip=203.0.113.5/127.0.0.1"]);
+    let mut c = relay.udp().with_creds(Creds::rest(SECRET, "erin"));
     let relayed = c.allocate();
     assert_eq!(relayed.ip(), "203.0.113.5".parse::<IpAddr>().unwrap());
     assert!((relay.min_port..=relay.max_port).contains(&relayed.port()));
     // The socket really is on 127.0.0.1 at that port: a peer reaching it there gets through.
     let peer = Peer::new();
-    assert_eq!(c.create_permission(peer.addr()).class(), Class::Success);
+    assert_eq!(c.create_permission(&[peer.addr()]).class(), Class::Success);
     c.send_indication(peer.addr(), b"via the private address");
     let (data, from) = peer.recv();
     assert_eq!(data, b"via the private address");
-    assert_eq!(from, SocketAddr::new(IpAddr::from(LOCALHOST), relayed.port()));
+    assert_eq!(from, SocketAddr::new(LOCALHOST, relayed.port()));
 }
 
 #[test]
 fn a_second_relay_on_the_same_port_refuses_to_start() {
-    let relay = Relay::start(&[]);
-    let (min, max) = relay_range(100);
-    let mut args = base_args(relay.port, min, max);
-    args.extend(REST_AUTH.iter().map(|s| (*s).to_owned()));
-    let out = run_to_exit(&args);
+    let relay = start(&[]);
+    let out = Launch::new().rest_auth().args(&["--no-cli"]).port(relay.port).run_to_exit();
     assert_eq!(out.status.code(), Some(1), "the second relay exits with status 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

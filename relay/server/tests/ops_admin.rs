@@ -2,19 +2,20 @@
 //! allocation gone; health and readiness probes; the token.
 #![allow(clippy::unwrap_used)]
 
-mod ops_support;
+mod support;
 
 use std::time::Duration;
 
-use ops_support::{Peer, Relay, RelayOpts, TurnClient, allocated, exchange, http};
+use support::ops::{allocated, exchange, http};
+use support::{Creds, Launch, Peer, Ready, Relay};
 
 const SECRET: &str = "admin-secret";
 
 fn relay(extra: &[&str]) -> Relay {
-    let mut args: Vec<String> =
-        ["--use-auth-secret", &format!("--static-auth-secret={SECRET}"), "--admin-api"].map(String::from).to_vec();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Relay::start(RelayOpts { args, ..RelayOpts::default() })
+    Launch::ops()
+        .args(&["--use-auth-secret", &format!("--static-auth-secret={SECRET}"), "--admin-api"])
+        .args(extra)
+        .start()
 }
 
 #[test]
@@ -36,15 +37,15 @@ fn sessions_are_listed_and_killed_and_the_client_sees_it() {
     assert!(a["bytes_to_peer"].as_u64().unwrap() >= 18, "{a}");
     assert!(a["age_seconds"].is_u64() && a["expires_in_seconds"].as_u64().unwrap() > 0);
 
-    let (_, only) = r.admin("GET", &format!("/sessions?user={}", urlencode(&bob.username)), None);
+    let (_, only) = r.admin("GET", &format!("/sessions?user={}", urlencode(bob.username())), None);
     assert_eq!(only["count"], 1, "{only}");
 
     // Kill alice's by id: her Refresh gets 437 and the peer's data no longer reaches her.
     let id = a["id"].as_str().unwrap().to_string();
     let (status, v) = r.admin("DELETE", &format!("/sessions/{id}"), None);
     assert_eq!((status, &v["killed"]), (200, &serde_json::json!(1)), "{v}");
-    assert_eq!(alice.refresh(600), Err(437), "the allocation is gone");
-    peer.sock.send_to(b"anyone there?", alice_relay).unwrap();
+    assert_eq!(alice.refresh(600).result(), Err(437), "the allocation is gone");
+    peer.send_to(b"anyone there?", alice_relay);
     assert_eq!(alice.recv_data(Duration::from_millis(300)), None);
     let (status, _) = r.admin("DELETE", &format!("/sessions/{id}"), None);
     assert_eq!(status, 404, "a second kill finds nothing");
@@ -54,7 +55,7 @@ fn sessions_are_listed_and_killed_and_the_client_sees_it() {
     assert_eq!(short["count"], 1, "{short}");
     let (status, v) = r.admin("DELETE", "/sessions?user=bob", None);
     assert_eq!((status, &v["killed"]), (200, &serde_json::json!(1)), "{v}");
-    assert_eq!(bob.refresh(600), Err(437));
+    assert_eq!(bob.refresh(600).result(), Err(437));
     let (_, v) = r.admin("GET", "/sessions", None);
     assert_eq!(v["count"], 0, "{v}");
     assert!(r.wait_log("allocation ended by the admin API", Duration::from_secs(2)));
@@ -63,13 +64,13 @@ fn sessions_are_listed_and_killed_and_the_client_sees_it() {
 #[test]
 fn killing_a_tcp_session_closes_its_connection() {
     let r = relay(&[]);
-    let mut c = TurnClient::rest_tcp(r.addr, SECRET, "carol");
-    c.allocate().unwrap();
+    let mut c = r.tcp().with_creds(Creds::rest(SECRET, "carol"));
+    c.try_allocate().unwrap();
     let (_, v) = r.admin("GET", "/sessions", None);
     assert_eq!(v["sessions"][0]["transport"], "tcp", "{v}");
     let id = v["sessions"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(r.admin("DELETE", &format!("/sessions/{id}"), None).0, 200);
-    assert!(c.tcp_closed_within(Duration::from_secs(2)), "the connection closes with its allocation");
+    assert!(c.closed_within(Duration::from_secs(2)), "the connection closes with its allocation");
 }
 
 #[test]
@@ -87,11 +88,7 @@ fn probes_answer_and_the_token_guards_the_sessions() {
 
 #[test]
 fn an_admin_api_off_loopback_needs_a_token() {
-    let mut r = Relay::start(RelayOpts {
-        args: vec!["--admin-api".into(), "--admin-api-address=0.0.0.0".into()],
-        wait_ready: false,
-        ..RelayOpts::default()
-    });
+    let mut r = Launch::ops().args(&["--admin-api", "--admin-api-address=0.0.0.0"]).ready(Ready::Now).start();
     let status = r.wait_exit(Duration::from_secs(10)).expect("the relay refuses to start");
     assert!(!status.success());
     let err = r.stderr();

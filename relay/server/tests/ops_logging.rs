@@ -2,18 +2,16 @@
 //! rate-limited per source.
 #![allow(clippy::unwrap_used)]
 
-mod ops_support;
+mod support;
 
 use std::time::Duration;
 
-use ops_support::{Peer, Relay, RelayOpts, TurnClient, allocated};
+use support::ops::allocated;
+use support::{Client, Creds, Launch, Peer, Proto};
 
 #[test]
 fn json_log_lines_are_json_objects() {
-    let r = Relay::start(RelayOpts {
-        args: vec!["--use-auth-secret".into(), "--static-auth-secret=s".into(), "--log-format=json".into()],
-        ..RelayOpts::default()
-    });
+    let r = Launch::ops().args(&["--use-auth-secret", "--static-auth-secret=s", "--log-format=json"]).start();
     let peer = Peer::new();
     let (_c, _) = allocated(&r, "s", "kim", &peer);
     assert!(r.wait_log("allocation created", Duration::from_secs(2)));
@@ -32,20 +30,18 @@ fn json_log_lines_are_json_objects() {
 
 #[test]
 fn lines_caused_by_one_source_are_rate_limited() {
-    let r = Relay::start(RelayOpts {
-        args: vec!["--use-auth-secret".into(), "--static-auth-secret=s".into()],
-        ..RelayOpts::default()
-    });
+    let r = Launch::ops().args(&["--use-auth-secret", "--static-auth-secret=s"]).start();
     let peer = Peer::new();
     let (mut noisy, _) = allocated(&r, "s", "noisy", &peer);
     for i in 0..40u8 {
         // A private address the policy refuses: one log line each, were it not limited.
-        assert_eq!(noisy.permit(format!("10.0.0.{i}:9").parse().unwrap()), Err(403));
+        assert_eq!(noisy.create_permission(&[format!("10.0.0.{i}:9").parse().unwrap()]).result(), Err(403));
     }
     // Another source keeps its own budget.
-    let mut other = TurnClient::rest_udp_from("127.0.0.2", r.addr, "s", "other");
-    other.allocate().unwrap();
-    assert_eq!(other.permit("10.9.9.9:9".parse().unwrap()), Err(403));
+    let mut other =
+        Client::bound(Proto::Udp, r.addr, Some("127.0.0.2".parse().unwrap())).with_creds(Creds::rest("s", "other"));
+    other.try_allocate().unwrap();
+    assert_eq!(other.create_permission(&["10.9.9.9:9".parse().unwrap()]).result(), Err(403));
     assert!(r.wait_log("peer=10.9.9.9:9", Duration::from_secs(2)), "{}", r.log_text());
     let text = r.log_text();
     let from_noisy = text

@@ -2,19 +2,20 @@
 //! for, and the text format holds together (promtool checks it too, in scripts/tests.d/70-ops.sh).
 #![allow(clippy::unwrap_used)]
 
-mod ops_support;
+mod support;
 
 use std::time::Duration;
 
-use ops_support::{Peer, Relay, RelayOpts, TurnClient, allocated, exchange, http, metric};
+use support::ops::{allocated, exchange, http, metric};
+use support::{Creds, Launch, Peer, Relay, wait_until};
 
 const SECRET: &str = "metrics-secret";
 
 fn relay(extra: &[&str]) -> Relay {
-    let mut args: Vec<String> =
-        ["--use-auth-secret", &format!("--static-auth-secret={SECRET}"), "--prometheus"].map(String::from).to_vec();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Relay::start(RelayOpts { args, ..RelayOpts::default() })
+    Launch::ops()
+        .args(&["--use-auth-secret", &format!("--static-auth-secret={SECRET}"), "--prometheus"])
+        .args(extra)
+        .start()
 }
 
 #[test]
@@ -29,9 +30,9 @@ fn counters_move_as_traffic_flows() {
     let (mut c, relayed) = allocated(&r, SECRET, "alice", &peer);
     assert_eq!(exchange(&mut c, &peer, relayed, 20), (20, 20));
     // A bad password, and a peer the policy refuses.
-    let mut bad = TurnClient::rest_udp(r.addr, "not-the-secret", "mallory");
-    assert_eq!(bad.allocate(), Err(401));
-    assert_eq!(c.permit("10.1.2.3:9".parse().unwrap()), Err(403));
+    let mut bad = r.udp().with_creds(Creds::rest("not-the-secret", "mallory"));
+    assert_eq!(bad.try_allocate(), Err(401));
+    assert_eq!(c.create_permission(&["10.1.2.3:9".parse().unwrap()]).result(), Err(403));
 
     r.wait_metric("tern_relayed_packets_total{direction=\"peer_to_client\"}", 20.0);
     let after = r.scrape();
@@ -51,8 +52,8 @@ fn counters_move_as_traffic_flows() {
     assert!(m("process_open_fds") > 0.0);
 
     // The allocation ends: the gauge goes back, the counter stays.
-    c.refresh(0).unwrap();
-    assert!(ops_support::wait_until(Duration::from_secs(5), || {
+    c.refresh(0).result().unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
         metric(&r.scrape(), "tern_allocations{transport=\"udp\"}") == Some(0.0)
     }));
     assert_eq!(metric(&r.scrape(), "tern_allocations_created_total{transport=\"udp\"}"), Some(1.0));
@@ -93,7 +94,7 @@ fn per_user_series_are_opt_in_and_follow_the_live_allocations() {
     // The REST timestamp is dropped: one series per user, not per credential.
     assert_eq!(metric(&text, "tern_user_allocations{user=\"alice\"}"), Some(1.0), "{text}");
     assert_eq!(metric(&text, "tern_user_allocations{user=\"bob\"}"), Some(1.0), "{text}");
-    a.refresh(0).unwrap();
+    a.refresh(0).result().unwrap();
     let text = r.scrape();
     assert_eq!(metric(&text, "tern_user_allocations{user=\"alice\"}"), None, "ended users leave no series");
 }

@@ -2,13 +2,14 @@
 //! config on SIGHUP keeps the running one; SIGUSR1 drains; SIGTERM stops cleanly.
 #![allow(clippy::unwrap_used)]
 
-mod ops_support;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ops_support::{Peer, Relay, RelayOpts, TurnClient, allocated, exchange, wait_until};
+use support::ops::{allocated, exchange};
+use support::{Creds, Launch, Peer, Relay, read, wait_until};
 
 fn conf(secrets: &[&str], extra: &str) -> String {
     let mut s = String::from("use-auth-secret\n");
@@ -21,8 +22,8 @@ fn conf(secrets: &[&str], extra: &str) -> String {
 
 /// Whether a fresh client with `secret` can allocate (and then frees the allocation).
 fn secret_works(r: &Relay, secret: &str) -> Option<bool> {
-    let mut c = TurnClient::rest_udp(r.addr, secret, "probe");
-    match c.allocate() {
+    let mut c = r.udp().with_creds(Creds::rest(secret, "probe"));
+    match c.try_allocate() {
         Ok(_) => {
             // Best effort: a reload may land between the two requests and refuse the refresh.
             let _ = c.refresh(0);
@@ -35,7 +36,7 @@ fn secret_works(r: &Relay, secret: &str) -> Option<bool> {
 
 #[test]
 fn sighup_rotates_the_secret_while_a_call_keeps_relaying() {
-    let mut r = Relay::start(RelayOpts { config: Some(conf(&["old-secret"], "")), ..RelayOpts::default() });
+    let mut r = Launch::ops().config(conf(&["old-secret"], "")).start();
     let peer = Arc::new(Peer::new());
     let (mut call, relayed) = allocated(&r, "old-secret", "caller", &peer);
 
@@ -62,13 +63,13 @@ fn sighup_rotates_the_secret_while_a_call_keeps_relaying() {
     // 1. Add the new secret next to the old one.
     std::fs::write(&r.config, conf(&["old-secret", "new-secret"], "")).unwrap();
     // logrotate moves the file away before it signals.
-    let rotated = r.dir.join("relay.log.1");
+    let rotated = r.dir.path().join("relay.log.1");
     std::fs::rename(&r.log, &rotated).unwrap();
     r.signal(libc::SIGHUP);
     assert!(wait_until(Duration::from_secs(5), || secret_works(&r, "new-secret") == Some(true)), "{}", r.log_text());
     assert_eq!(secret_works(&r, "old-secret"), Some(true), "both secrets work during the rotation");
     assert!(r.wait_log("configuration reloaded", Duration::from_secs(2)), "the log file was reopened at its path");
-    assert!(!ops_support::read(&rotated).contains("configuration reloaded"));
+    assert!(!read(&rotated).contains("configuration reloaded"));
 
     // 2. Remove the old secret.
     std::fs::write(&r.config, conf(&["new-secret"], "")).unwrap();
@@ -85,7 +86,7 @@ fn sighup_rotates_the_secret_while_a_call_keeps_relaying() {
 
 #[test]
 fn a_broken_config_on_sighup_keeps_the_running_one() {
-    let r = Relay::start(RelayOpts { config: Some(conf(&["good-secret"], "user-quota=5\n")), ..RelayOpts::default() });
+    let r = Launch::ops().config(conf(&["good-secret"], "user-quota=5\n")).start();
     std::fs::write(&r.config, "use-auth-secret\nstatic-auth-secret=other\nuser-quota=lots\n").unwrap();
     r.signal(libc::SIGHUP);
     assert!(r.wait_log("did not load", Duration::from_secs(5)), "{}", r.log_text());
@@ -96,26 +97,23 @@ fn a_broken_config_on_sighup_keeps_the_running_one() {
 
 #[test]
 fn sighup_reloads_quotas_and_peer_lists() {
-    let r = Relay::start(RelayOpts { config: Some(conf(&["s"], "")), ..RelayOpts::default() });
+    let r = Launch::ops().config(conf(&["s"], "")).start();
     // Not 127.0.0.1: the relay's own address is judged before the lists.
-    let peer = Peer::on("127.0.0.3");
+    let peer = Peer::on("127.0.0.3".parse().unwrap());
     let (mut a, _) = allocated(&r, "s", "dave", &peer);
-    let mut b = TurnClient::rest_udp(r.addr, "s", "dave");
+    let mut b = r.udp().with_creds(Creds::rest("s", "dave"));
     std::fs::write(&r.config, conf(&["s"], &format!("user-quota=1\ndenied-peer-ip={}\n", peer.addr().ip()))).unwrap();
     r.signal(libc::SIGHUP);
     assert!(r.wait_log("configuration reloaded", Duration::from_secs(5)));
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(b.allocate(), Err(486), "the new user-quota counts the live allocation");
-    assert_eq!(a.permit(peer.addr()), Err(403), "the new denied-peer-ip applies");
-    assert_eq!(a.refresh(600), Ok(()), "the live allocation stays");
+    assert_eq!(b.try_allocate(), Err(486), "the new user-quota counts the live allocation");
+    assert_eq!(a.create_permission(&[peer.addr()]).result(), Err(403), "the new denied-peer-ip applies");
+    assert_eq!(a.refresh(600).result(), Ok(()), "the live allocation stays");
 }
 
 #[test]
 fn sigusr1_drains_then_exits_when_the_last_allocation_ends() {
-    let mut r = Relay::start(RelayOpts {
-        args: vec!["--use-auth-secret".into(), "--static-auth-secret=s".into(), "--admin-api".into()],
-        ..RelayOpts::default()
-    });
+    let mut r = Launch::ops().args(&["--use-auth-secret", "--static-auth-secret=s", "--admin-api"]).start();
     let peer = Peer::new();
     let (mut a, relayed) = allocated(&r, "s", "erin", &peer);
     r.signal(libc::SIGUSR1);
@@ -124,14 +122,14 @@ fn sigusr1_drains_then_exits_when_the_last_allocation_ends() {
     std::thread::sleep(Duration::from_millis(200));
 
     // New allocations are refused; the existing one keeps relaying and refreshing.
-    let mut b = TurnClient::rest_udp(r.addr, "s", "frank");
-    assert_eq!(b.allocate(), Err(508));
+    let mut b = r.udp().with_creds(Creds::rest("s", "frank"));
+    assert_eq!(b.try_allocate(), Err(508));
     assert_eq!(exchange(&mut a, &peer, relayed, 10), (10, 10));
-    assert_eq!(a.refresh(600), Ok(()));
+    assert_eq!(a.refresh(600).result(), Ok(()));
     std::thread::sleep(Duration::from_millis(300));
     assert!(r.try_wait().is_none(), "still running while an allocation lives");
 
-    a.refresh(0).unwrap();
+    a.refresh(0).result().unwrap();
     let status = r.wait_exit(Duration::from_secs(5)).expect("exits once drained");
     assert!(status.success(), "{status}");
     assert!(!r.pidfile.exists(), "the pidfile is removed");
@@ -140,40 +138,31 @@ fn sigusr1_drains_then_exits_when_the_last_allocation_ends() {
 
 #[test]
 fn drain_redirects_to_an_alternate_server_when_one_is_configured() {
-    let mut r = Relay::start(RelayOpts {
-        args: vec![
-            "--use-auth-secret".into(),
-            "--static-auth-secret=s".into(),
-            "--drain-alternate-server=192.0.2.7:3478".into(),
-        ],
-        ..RelayOpts::default()
-    });
+    let mut r = Launch::ops()
+        .args(&["--use-auth-secret", "--static-auth-secret=s", "--drain-alternate-server=192.0.2.7:3478"])
+        .start();
     let peer = Peer::new();
     let (mut a, _) = allocated(&r, "s", "gina", &peer);
     // Before the drain, the alternate is not used.
-    let mut before = TurnClient::rest_udp(r.addr, "s", "hank");
-    before.allocate().unwrap();
-    before.refresh(0).unwrap();
+    let mut before = r.udp().with_creds(Creds::rest("s", "hank"));
+    before.try_allocate().unwrap();
+    before.refresh(0).result().unwrap();
     r.signal(libc::SIGUSR1);
     assert!(r.wait_log("draining", Duration::from_secs(5)));
     std::thread::sleep(Duration::from_millis(200));
-    let mut c = TurnClient::rest_udp(r.addr, "s", "ivan");
+    let mut c = r.udp().with_creds(Creds::rest("s", "ivan"));
     let reply = c.request(relay_proto::stun::Method::ALLOCATE, |w| {
         w.add_requested_transport(17);
     });
-    let reply = reply.unwrap();
-    assert_eq!(reply.code(), Some(300));
+    assert_eq!(reply.error(), Some(300));
     assert_eq!(reply.msg().alternate_server().unwrap(), Some("192.0.2.7:3478".parse().unwrap()));
-    a.refresh(0).unwrap();
+    a.refresh(0).result().unwrap();
     assert!(r.wait_exit(Duration::from_secs(5)).is_some_and(|s| s.success()));
 }
 
 #[test]
 fn drain_timeout_ends_the_wait() {
-    let mut r = Relay::start(RelayOpts {
-        args: vec!["--use-auth-secret".into(), "--static-auth-secret=s".into(), "--drain-timeout=1".into()],
-        ..RelayOpts::default()
-    });
+    let mut r = Launch::ops().args(&["--use-auth-secret", "--static-auth-secret=s", "--drain-timeout=1"]).start();
     let peer = Peer::new();
     let (_a, _) = allocated(&r, "s", "judy", &peer);
     r.signal(libc::SIGUSR1);
@@ -185,7 +174,7 @@ fn drain_timeout_ends_the_wait() {
 #[test]
 fn sigterm_and_sigint_stop_cleanly() {
     for sig in [libc::SIGTERM, libc::SIGINT] {
-        let mut r = Relay::start(RelayOpts::default());
+        let mut r = Launch::ops().start();
         assert!(r.pidfile.exists());
         r.signal(sig);
         let status = r.wait_exit(Duration::from_secs(5)).expect("stops");

@@ -2,22 +2,23 @@
 //! `max-allocate-timeout`, and the outbound cap that disconnects a client that does not read.
 #![allow(clippy::unwrap_used)]
 
-mod tls_common;
+mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use relay_proto::stun::{Class, Message, Method};
+use relay_proto::stun::{Class, Method};
 use rustls::pki_types::ServerName;
 use rustls::version::{TLS12, TLS13};
-use tls_common::*;
+use support::tls::*;
+use support::{IO_TIMEOUT, Launch, echo_peer, wait_for};
 
 const BOTH: &[&rustls::SupportedProtocolVersion] = &[&TLS13, &TLS12];
 
 /// The first half of a real ClientHello.
 fn half_client_hello(cert: &TestCert) -> Vec<u8> {
-    let cfg = client_config(&cert.der, &[b"stun.turn"], BOTH);
+    let cfg = client_config(&[cert], &[b"stun.turn"], BOTH);
     let mut c = rustls::ClientConnection::new(cfg, ServerName::try_from("localhost").unwrap()).unwrap();
     let mut hello = Vec::new();
     c.write_tls(&mut hello).unwrap();
@@ -35,24 +36,14 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn half_clienthellos_are_closed_after_the_handshake_timeout_while_a_client_relays() {
     let cert = TestCert::new(KeyKind::EcdsaP256);
-    let relay = Relay::start(&cert, &[], &[("TERN_TLS_HANDSHAKE_TIMEOUT_MS", "1000")]);
+    let relay = Launch::tls(&cert).env("TERN_TLS_HANDSHAKE_TIMEOUT_MS", "1000").start();
     let peer = echo_peer();
-    let mut good = TurnClient::new(tls_connect(relay.tls, client_config(&cert.der, &[], BOTH)).unwrap());
+    let mut good = turn_client(tls_connect(relay.tls, client_config(&[&cert], &[], BOTH)).unwrap());
     good.allocate();
-    good.create_permission(peer);
+    good.create_permission(&[peer]).result().unwrap();
     let baseline = relay.fd_count();
 
     let hello = half_client_hello(&cert);
@@ -60,7 +51,7 @@ fn half_clienthellos_are_closed_after_the_handshake_timeout_while_a_client_relay
     let mut stalled = Vec::new();
     for i in 0..120 {
         // Most on the TLS port, some on the TCP port (served as TLS by their first byte).
-        let addr = if i % 6 == 0 { relay.tcp } else { relay.tls };
+        let addr = if i % 6 == 0 { relay.addr } else { relay.tls };
         let mut s = TcpStream::connect(addr).unwrap();
         s.write_all(&hello).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
@@ -72,8 +63,8 @@ fn half_clienthellos_are_closed_after_the_handshake_timeout_while_a_client_relay
         // The timeout is 1 s, checked every 0.1 s; the rest is slack for a loaded machine.
         assert!(start.elapsed() < Duration::from_millis(2500), "stalled handshakes still open after 2.5 s");
         let msg = format!("while stalled {sent}").into_bytes();
-        good.send(peer, &msg);
-        assert_eq!(good.recv_data().unwrap(), msg);
+        good.send_indication(peer, &msg);
+        assert_eq!(good.recv_payload(IO_TIMEOUT).unwrap(), msg);
         sent += 1;
     }
     let took = start.elapsed();
@@ -87,46 +78,39 @@ fn half_clienthellos_are_closed_after_the_handshake_timeout_while_a_client_relay
 #[test]
 fn a_tls_connection_without_an_allocation_is_closed_after_max_allocate_timeout() {
     let cert = TestCert::new(KeyKind::EcdsaP256);
-    let relay = Relay::start(&cert, &["--max-allocate-timeout=1"], &[]);
-    let mut c = TurnClient::new(tls_connect(relay.tls, client_config(&cert.der, &[], BOTH)).unwrap());
-    let resp = c.request(Method::BINDING, &|_| {});
-    assert_eq!(Message::parse(&resp).unwrap().class(), Class::Success);
+    let relay = Launch::tls(&cert).args(&["--max-allocate-timeout=1"]).start();
+    let mut c = turn_client(tls_connect(relay.tls, client_config(&[&cert], &[], BOTH)).unwrap());
+    let resp = c.request(Method::BINDING, |_| {});
+    assert_eq!(resp.class(), Class::Success);
     let start = Instant::now();
-    let err = c.read_frame().unwrap_err();
+    let err = c.read_frame(IO_TIMEOUT).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "a clean close_notify, then EOF: {err}");
     assert!(start.elapsed() < Duration::from_secs(4));
     // One with an allocation stays.
-    let mut d = TurnClient::new(tls_connect(relay.tls, client_config(&cert.der, &[], BOTH)).unwrap());
+    let mut d = turn_client(tls_connect(relay.tls, client_config(&[&cert], &[], BOTH)).unwrap());
     d.allocate();
     std::thread::sleep(Duration::from_millis(2500));
-    let resp = d.request(Method::BINDING, &|_| {});
-    assert_eq!(Message::parse(&resp).unwrap().class(), Class::Success);
+    let resp = d.request(Method::BINDING, |_| {});
+    assert_eq!(resp.class(), Class::Success);
     wait_for(Duration::from_secs(2), "the counter in the log", || relay.counter("no_allocation_closed") == 1);
 }
 
 #[test]
 fn a_client_that_does_not_read_is_disconnected_and_memory_stays_bounded() {
     let cert = TestCert::new(KeyKind::EcdsaP256);
-    let relay = Relay::start(&cert, &[], &[]);
+    let relay = Launch::tls(&cert).start();
     // A small receive window, so the relay's queue fills quickly.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
     sock.connect(&relay.tls.into()).unwrap();
     let tcp: TcpStream = sock.into();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let conn =
-        rustls::ClientConnection::new(client_config(&cert.der, &[], BOTH), ServerName::try_from("localhost").unwrap())
-            .unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock).unwrap();
-    }
-    let mut c = TurnClient::new(s);
+    let mut c = turn_client(tls_handshake(tcp, client_config(&[&cert], &[], BOTH)).unwrap());
     let relayed = c.allocate();
     let blaster = UdpSocket::bind("127.0.0.1:0").unwrap();
     let peer: SocketAddr = blaster.local_addr().unwrap();
-    c.create_permission(peer);
-    let rss_before = rss_kib(relay.pid());
+    c.create_permission(&[peer]).result().unwrap();
+    let rss_before = relay.rss_kib();
 
     // The peer sends; the client never reads. Bounded: at most 40,000 datagrams (48 MB).
     let payload = [0x5au8; 1200];
@@ -141,7 +125,7 @@ fn a_client_that_does_not_read_is_disconnected_and_memory_stays_bounded() {
             }
         }
     }
-    let rss_after = rss_kib(relay.pid());
+    let rss_after = relay.rss_kib();
     wait_for(Duration::from_secs(3), "the disconnect in the log", || {
         disconnected || relay.log_text().contains("client reads too slowly")
     });
@@ -151,7 +135,7 @@ fn a_client_that_does_not_read_is_disconnected_and_memory_stays_bounded() {
     let start = Instant::now();
     loop {
         assert!(start.elapsed() < Duration::from_secs(10), "the slow reader was not disconnected");
-        if c.recv_data().is_err() {
+        if c.recv_payload(IO_TIMEOUT).is_none() {
             break;
         }
     }

@@ -3,29 +3,20 @@
 //! reloads (and does not kill the process, which is SIGUSR2's default action).
 #![allow(clippy::unwrap_used)]
 
-mod tls_common;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use relay_proto::stun::{Class, Message, Method};
+use relay_proto::stun::{Class, Method};
 use rustls::pki_types::CertificateDer;
 use rustls::version::{TLS12, TLS13};
-use tls_common::*;
+use support::tls::*;
+use support::{Launch, Relay, wait_for};
 
 /// A client config that trusts every certificate in `certs`.
 fn trusting(certs: &[&TestCert]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in certs {
-        roots.add(c.der.clone()).unwrap();
-    }
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&TLS13, &TLS12])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+    client_config(certs, &[], &[&TLS13, &TLS12])
 }
 
 fn served_cert(relay: &Relay, cfg: &Arc<rustls::ClientConfig>) -> CertificateDer<'static> {
@@ -38,11 +29,11 @@ fn a_replaced_certificate_serves_new_connections_and_a_broken_one_is_refused() {
     let (a, b, c) =
         (TestCert::new(KeyKind::EcdsaP256), TestCert::new(KeyKind::Ed25519), TestCert::new(KeyKind::EcdsaP256));
     let cfg = trusting(&[&a, &b, &c]);
-    let relay = Relay::start(&a, &[], &[]);
+    let relay = Launch::tls(&a).start();
 
     let first = tls_connect(relay.tls, cfg.clone()).unwrap();
     assert_eq!(first.conn.peer_certificates().unwrap()[0], a.der);
-    let mut first = TurnClient::new(first);
+    let mut first = turn_client(first);
     first.allocate();
 
     // Replace the files (as certbot or a deploy tool does): new clients get B.
@@ -50,8 +41,8 @@ fn a_replaced_certificate_serves_new_connections_and_a_broken_one_is_refused() {
     wait_for(Duration::from_secs(6), "the new certificate", || served_cert(&relay, &cfg) == b.der);
     assert!(relay.log_text().contains("TLS certificate reloaded"));
     // The existing connection keeps its session and goes on working.
-    let resp = first.request(Method::BINDING, &|_| {});
-    assert_eq!(Message::parse(&resp).unwrap().class(), Class::Success);
+    let resp = first.request(Method::BINDING, |_| {});
+    assert_eq!(resp.class(), Class::Success);
 
     // A broken certificate: logged, and B keeps serving.
     replace_file(&relay.cert, b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n");
@@ -75,13 +66,11 @@ fn a_replaced_certificate_serves_new_connections_and_a_broken_one_is_refused() {
 fn sigusr2_reloads_the_certificate() {
     let (a, b) = (TestCert::new(KeyKind::EcdsaP256), TestCert::new(KeyKind::EcdsaP256));
     let cfg = trusting(&[&a, &b]);
-    let relay = Relay::start(&a, &[], &[]);
-    // SAFETY: kill(2) on our own child's PID.
-    assert_eq!(unsafe { libc::kill(relay.pid() as libc::pid_t, libc::SIGUSR2) }, 0);
+    let relay = Launch::tls(&a).start();
+    relay.signal(libc::SIGUSR2);
     wait_for(Duration::from_secs(3), "the SIGUSR2 reload", || relay.log_text().contains("why=\"SIGUSR2\""));
     assert_eq!(served_cert(&relay, &cfg), a.der, "same files, same certificate");
     b.write(&relay.dir.0);
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(relay.pid() as libc::pid_t, libc::SIGUSR2) }, 0);
+    relay.signal(libc::SIGUSR2);
     wait_for(Duration::from_secs(3), "certificate B", || served_cert(&relay, &cfg) == b.der);
 }
