@@ -321,3 +321,36 @@ fn bad_config_values_exit_1_with_file_and_line() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn coalescing_loses_nothing_and_keeps_the_order() {
+    // relay-coalesce-us makes a quiet worker sleep briefly between turns; every datagram must
+    // still arrive, in order, in both directions and through the same-server short circuit.
+    let relay = start(&["--relay-coalesce-us=200"]);
+    let mut c = relay.udp().with_creds(Creds::rest(SECRET, "alice"));
+    let relayed = c.allocate();
+    let peer = Peer::new();
+    assert_eq!(c.channel_bind(0x4000, peer.addr()).class(), Class::Success);
+    for i in 0..200u32 {
+        c.send_channel_data(0x4000, &i.to_be_bytes());
+        peer.send_to(&i.to_be_bytes(), relayed);
+    }
+    for i in 0..200u32 {
+        assert_eq!(peer.recv(), (i.to_be_bytes().to_vec(), relayed), "client -> peer #{i}");
+    }
+    for i in 0..200u32 {
+        let got = c.recv_data(Duration::from_secs(2)).map(|(_, p)| p);
+        assert_eq!(got, Some(i.to_be_bytes().to_vec()), "peer -> client #{i}");
+    }
+    let mut d = relay.udp().with_creds(Creds::rest(SECRET, "bob"));
+    let relayed_d = d.allocate();
+    d.create_permission(&[relayed]).result().unwrap();
+    assert_eq!(c.channel_bind(0x4001, relayed_d).class(), Class::Success);
+    for i in 0..100u32 {
+        c.send_channel_data(0x4001, &i.to_be_bytes());
+    }
+    for i in 0..100u32 {
+        let got = d.recv_data(Duration::from_secs(2)).map(|(_, p)| p);
+        assert_eq!(got, Some(i.to_be_bytes().to_vec()), "short circuit #{i}");
+    }
+}
