@@ -60,8 +60,10 @@ pub(crate) struct ShellStats {
     pub(crate) no_allocation_closes: u64,
     /// Live allocations by client transport, kept from the core's events.
     pub(crate) active: [u64; 3],
-    /// Time spent asleep in `poll`.
+    /// Time spent asleep in `poll`, or in the coalescing sleep.
     pub(crate) idle: Duration,
+    /// Coalescing sleeps taken (`relay-coalesce-us`).
+    pub(crate) coalesce_sleeps: u64,
 }
 
 /// What a worker knows besides its counters, at publication time.
@@ -106,6 +108,7 @@ pub(crate) struct WorkerMetrics {
     free_ports: AtomicU64,
     tcp_connections: AtomicU64,
     busy_nanos: AtomicU64,
+    coalesce_sleeps: AtomicU64,
     /// Milliseconds since [`Metrics::epoch`] at the last publication (0: never).
     heartbeat_ms: AtomicU64,
     /// The worker has entered drain mode (so its allocation count no longer grows).
@@ -177,6 +180,7 @@ impl WorkerMetrics {
         put(&self.tls_handshake_timeouts, shell.tls_handshake_timeouts);
         put(&self.slow_readers, shell.slow_readers);
         put(&self.no_allocation_closes, shell.no_allocation_closes);
+        put(&self.coalesce_sleeps, shell.coalesce_sleeps);
         put(&self.allocations, g.allocations as u64);
         put(&self.free_ports, g.free_ports as u64);
         put(&self.tcp_connections, g.tcp_connections as u64);
@@ -440,6 +444,14 @@ pub(crate) fn render(m: &Metrics, users: Option<&BTreeMap<String, UserTotals>>) 
     for (i, w) in ws.iter().enumerate() {
         let secs = get(&w.busy_nanos) as f64 / 1e9;
         e.sample("tern_worker_busy_seconds_total", &[("worker", &i.to_string())], secs);
+    }
+    e.family(
+        "tern_worker_coalesce_sleeps_total",
+        "counter",
+        "Short sleeps after a small turn, so the next turn finds several datagrams (relay-coalesce-us).",
+    );
+    for (i, w) in ws.iter().enumerate() {
+        e.sample("tern_worker_coalesce_sleeps_total", &[("worker", &i.to_string())], get(&w.coalesce_sleeps));
     }
     e.family("tern_worker_relayed_packets_total", "counter", "Datagrams relayed by each worker, both directions.");
     for (i, w) in ws.iter().enumerate() {

@@ -98,3 +98,63 @@ fn per_user_series_are_opt_in_and_follow_the_live_allocations() {
     let text = r.scrape();
     assert_eq!(metric(&text, "tern_user_allocations{user=\"alice\"}"), None, "ended users leave no series");
 }
+
+/// Sleeps taken by coalescing, summed over the two workers.
+fn coalesce_sleeps(r: &Relay) -> f64 {
+    let text = r.scrape();
+    (0..2)
+        .map(|w| {
+            let s = format!("tern_worker_coalesce_sleeps_total{{worker=\"{w}\"}}");
+            metric(&text, &s).unwrap_or_else(|| panic!("{s} missing in\n{text}"))
+        })
+        .sum()
+}
+
+/// A peer trickles `n` datagrams, one every `gap`, to `relayed` while the client reads them;
+/// how many arrived in order.
+fn trickle(c: &mut support::Client, peer: Peer, relayed: std::net::SocketAddr, n: u32, gap: Duration) -> u32 {
+    let sender = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            while start.elapsed() < gap * i {
+                std::hint::spin_loop();
+            }
+            peer.send_to(&i.to_be_bytes(), relayed);
+        }
+    });
+    let mut in_order: u32 = 0;
+    while let Some(p) = c.recv_payload(Duration::from_secs(2)) {
+        assert_eq!(p, in_order.to_be_bytes(), "datagram {in_order} out of order or lost");
+        in_order += 1;
+        if in_order == n {
+            break;
+        }
+    }
+    sender.join().unwrap();
+    in_order
+}
+
+#[test]
+fn coalescing_is_on_by_default_under_a_trickle_and_loses_nothing() {
+    // relay-coalesce-us defaults to 50: once a worker relays over 10,000 datagrams a second it
+    // measures its CPU per datagram with and without the sleep (100 ms each) and keeps the
+    // cheaper; the second busy epoch always runs with coalescing on, so a trickle of ~25,000
+    // datagrams a second for ~0.8 s must see sleeps. Every datagram still arrives, in order.
+    let r = relay(&[]);
+    assert_eq!(coalesce_sleeps(&r), 0.0);
+    let peer = Peer::new();
+    let (mut c, relayed) = allocated(&r, SECRET, "alice", &peer);
+    let n = 20_000;
+    assert_eq!(trickle(&mut c, peer, relayed, n, Duration::from_micros(40)), n);
+    let sleeps = r.wait_metric("tern_worker_coalesce_sleeps_total{worker=\"0\"}", 1.0)
+        + metric(&r.scrape(), "tern_worker_coalesce_sleeps_total{worker=\"1\"}").unwrap_or(0.0);
+    assert!(sleeps >= 1.0, "no coalescing sleep under a {n}-datagram trickle");
+
+    // Off: the same trickle, no sleeps.
+    let r = relay(&["--relay-coalesce-us=0"]);
+    let peer = Peer::new();
+    let (mut c, relayed) = allocated(&r, SECRET, "alice", &peer);
+    assert_eq!(trickle(&mut c, peer, relayed, n, Duration::from_micros(40)), n);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(coalesce_sleeps(&r), 0.0);
+}

@@ -22,22 +22,22 @@ use rustc_hash::FxHashMap;
 
 use crate::host::{Host, RelaySlots, Shared};
 
+mod coalesce;
 mod conn;
 mod control;
 pub(crate) mod handoff;
 mod mmsg;
 mod udp;
 
+use self::coalesce::Coalescer;
 use self::conn::{Conn, ConnState};
 use self::control::Ops;
 use self::handoff::Endpoint;
 use self::udp::UdpIo;
+use crate::process::thread_cpu_time;
 use crate::sockets::{CONN_BASE, TCP_BASE, TLS_BASE, UDP_BASE, WAKER};
 use crate::tls::TlsStore;
 
-/// With `relay-coalesce-us`, a turn that relayed fewer datagrams than this is followed by a
-/// short sleep.
-const COALESCE_BELOW: u64 = 8;
 /// Datagrams read from one socket per readiness event before moving on.
 pub(super) const READ_BUDGET: usize = 64;
 /// Largest UDP payload.
@@ -92,7 +92,7 @@ pub(crate) struct Worker {
     accept_failures: u64,
     last_accept_warning: Option<Instant>,
     max_allocate_timeout: Duration,
-    coalesce: Option<Duration>,
+    coalesce: Option<Coalescer>,
     last_sweep: Instant,
     /// Counters and state of the operator's side (metrics, drain).
     ops: Ops,
@@ -158,9 +158,10 @@ impl Worker {
     }
 
     /// `relay-coalesce-us`: after a turn that relayed only a few datagrams, wait this long
-    /// before polling again, so the next turn finds several (see [`COALESCE_BELOW`]).
+    /// before polling again, so the next turn finds several, in the epochs where that
+    /// measurably saves CPU (see [`coalesce`](self::coalesce)).
     pub(crate) fn with_coalesce(mut self, coalesce: Option<Duration>) -> Worker {
-        self.coalesce = coalesce;
+        self.coalesce = coalesce.map(|sleep| Coalescer::new(sleep, Instant::now(), thread_cpu_time()));
         self
     }
 
@@ -220,16 +221,18 @@ impl Worker {
             }
             self.publish_stats(now, false);
             // At moderate rates every datagram would cost a sleep and a wake-up in poll (about
-            // 40 % of the CPU in an echo profile): with coalescing on, a turn that relayed only a
-            // few datagrams is followed by a short sleep, and the next turn finds several. Busy
-            // turns never sleep, so saturation throughput and latency under load are unchanged.
+            // 40 % of the CPU in an echo profile): with coalescing, a turn that relayed only a
+            // few datagrams may be followed by a short sleep, so the next turn finds several.
+            // Busy turns never sleep, so saturation throughput is unchanged.
             let relayed = self.relayed() - relayed_before;
-            if let Some(c) = self.coalesce
-                && self.pending.is_empty()
-                && relayed > 0
-                && relayed < COALESCE_BELOW
+            let pending = !self.pending.is_empty();
+            if let Some(sleep) =
+                self.coalesce.as_mut().and_then(|c| c.after_turn(now, relayed, pending, thread_cpu_time))
             {
-                std::thread::sleep(c);
+                let t = Instant::now();
+                std::thread::sleep(sleep);
+                self.ops.stats.idle += t.elapsed();
+                self.ops.stats.coalesce_sleeps += 1;
             }
         }
         tracing::debug!(target: "relay", worker = self.id, "worker stopped");
