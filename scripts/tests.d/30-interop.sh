@@ -39,18 +39,20 @@ pass="wonderland"
 
 # Relay port ranges that other sections and engineers are unlikely to use at the same time: 1000
 # ports a server (uclient's RTP/RTCP pairs need free even/odd pairs in each worker's slice).
+# Each server gets its own range: launch() advances range_base in this shell (the command-line
+# functions below run in a subshell, where an increment would be lost and every server would
+# share one range, taking each other's ports).
 range_base=$(( 20000 + (RANDOM % 8) * 1000 ))
-next_range() { range_base=$(( range_base + 1000 )); echo "--min-port=$range_base --max-port=$(( range_base + 999 ))"; }
 
 # coturn's command line, as an operator writes it: REST secret, loopback only.
-coturn_line() { # PORT
-  echo -n "-n --listening-ip=127.0.0.1 --listening-port=$1 --relay-ip=127.0.0.1 $(next_range)" \
+coturn_line() { # PORT RANGE
+  echo -n "-n --listening-ip=127.0.0.1 --listening-port=$1 --relay-ip=127.0.0.1 $2" \
     "--realm=$realm --use-auth-secret --static-auth-secret=$secret --allow-loopback-peers" \
     "--fingerprint --no-tls --no-dtls --no-cli --log-file=stdout --simple-log"
 }
 # The same with a static long-term user instead of the secret.
-static_line() { # PORT
-  echo -n "-n --listening-ip=127.0.0.1 --listening-port=$1 --relay-ip=127.0.0.1 $(next_range)" \
+static_line() { # PORT RANGE
+  echo -n "-n --listening-ip=127.0.0.1 --listening-port=$1 --relay-ip=127.0.0.1 $2" \
     "--realm=$realm --lt-cred-mech --user=$user:$pass --allow-loopback-peers" \
     "--fingerprint --no-tls --no-dtls --no-cli --log-file=stdout --simple-log"
 }
@@ -63,7 +65,8 @@ launch() {
   local port pid args
   for _ in 1 2 3; do
     port=$(free_port)
-    read -r -a args <<<"$("$line" "$port") $*"
+    range_base=$(( range_base + 1000 ))
+    read -r -a args <<<"$("$line" "$port" "--min-port=$range_base --max-port=$(( range_base + 999 ))") $*"
     "$bin" "${args[@]}" >"$work/$name.log" 2>&1 &
     pid=$!
     pids+=("$pid")
