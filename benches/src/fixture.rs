@@ -21,7 +21,15 @@ impl RelayHost for NullHost {
         Ok(())
     }
     fn close_relay(&mut self, _addr: SocketAddr) {}
-    fn reserve(&mut self, _token: u64, _addr: SocketAddr, _expires: Instant) {}
+    fn reserve(
+        &mut self,
+        _token: u64,
+        _addr: SocketAddr,
+        _expires: Instant,
+        _opts: RelayOptions,
+    ) -> Result<(), RelayOpenError> {
+        Ok(())
+    }
     fn claim_reservation(&mut self, _token: u64, _now: Instant, _opts: RelayOptions) -> Option<SocketAddr> {
         None
     }

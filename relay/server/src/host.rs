@@ -17,10 +17,19 @@ use relay_proto::server::{QuotaError, RelayHost, RelayOpenError, RelayOptions};
 use crate::metrics::Metrics;
 use crate::sockets;
 
+/// A reserved relay port: bound, not yet registered with any worker's poll.
+#[derive(Debug)]
+struct Reservation {
+    addr: SocketAddr,
+    expires: Instant,
+    sock: UdpSocket,
+}
+
 /// State every worker sees.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    reservations: Mutex<HashMap<u64, (SocketAddr, Instant)>>,
+    /// EVEN-PORT reservations: the held socket of port+1, bound when the reservation was made.
+    reservations: Mutex<HashMap<u64, Reservation>>,
     users: Mutex<HashMap<String, u32>>,
     total: AtomicU32,
     quotas: Mutex<(u32, u32)>,
@@ -117,24 +126,46 @@ impl RelayHost for Host<'_> {
         self.relays.remove(self.registry, addr);
     }
 
-    fn reserve(&mut self, token: u64, addr: SocketAddr, expires: Instant) {
-        self.shared.reservations.lock().unwrap_or_else(|e| e.into_inner()).insert(token, (addr, expires));
+    fn reserve(
+        &mut self,
+        token: u64,
+        addr: SocketAddr,
+        expires: Instant,
+        opts: RelayOptions,
+    ) -> Result<(), RelayOpenError> {
+        let sock = sockets::relay_socket(addr, opts.dont_fragment).map_err(|e| {
+            if open_error(&e) == RelayOpenError::Other {
+                tracing::warn!(target: "relay", %addr, error = %e, "cannot open a reserved relay socket");
+            }
+            open_error(&e)
+        })?;
+        self.shared
+            .reservations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token, Reservation { addr, expires, sock });
+        Ok(())
     }
 
     fn claim_reservation(&mut self, token: u64, now: Instant, opts: RelayOptions) -> Option<SocketAddr> {
-        let Some((addr, expires)) = self.shared.reservations.lock().unwrap_or_else(|e| e.into_inner()).remove(&token)
-        else {
+        let Some(r) = self.shared.reservations.lock().unwrap_or_else(|e| e.into_inner()).remove(&token) else {
             tracing::debug!(target: "relay", token, "unknown reservation token");
             return None;
         };
-        if expires <= now {
+        if r.expires <= now {
             tracing::debug!(target: "relay", token, "reservation expired");
             return None;
         }
-        match self.open_relay(addr, opts) {
-            Ok(()) => Some(addr),
+        if opts.dont_fragment
+            && let Err(e) = sockets::set_dont_fragment(&socket2::SockRef::from(&r.sock), r.addr.is_ipv6())
+        {
+            tracing::warn!(target: "relay", addr = %r.addr, error = %e, "cannot set DONT-FRAGMENT on a reserved relay socket");
+            return None;
+        }
+        match self.relays.insert(self.registry, r.addr, r.sock) {
+            Ok(()) => Some(r.addr),
             Err(e) => {
-                tracing::debug!(target: "relay", token, %addr, error = ?e, "reserved port cannot be bound");
+                tracing::debug!(target: "relay", token, addr = %r.addr, error = ?e, "reserved port cannot be opened");
                 None
             }
         }

@@ -95,7 +95,7 @@ pub(crate) fn relay_socket(addr: SocketAddr, dont_fragment: bool) -> io::Result<
 }
 
 /// DONT-FRAGMENT (RFC 8656 §7.2): the DF bit on IPv4, IPV6_DONTFRAG on IPv6.
-fn set_dont_fragment(s: &Socket, v6: bool) -> io::Result<()> {
+pub(crate) fn set_dont_fragment(s: &Socket, v6: bool) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let (level, name, value) = if v6 {
         (libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, 1)

@@ -354,3 +354,36 @@ fn coalescing_loses_nothing_and_keeps_the_order() {
         assert_eq!(got, Some(i.to_be_bytes().to_vec()), "short circuit #{i}");
     }
 }
+
+#[test]
+fn even_port_reservations_hold_the_next_port_and_skip_pairs_held_elsewhere() {
+    // EVEN-PORT with R: port+1 is bound when the reservation is made (as coturn does), so no
+    // other process can take it before the RTCP allocation claims it; a pair whose second
+    // port another process holds is skipped.
+    let relay =
+        Launch::new().rest_auth().range(6).args(&["--no-cli", "--relay-threads=1", "--allow-loopback-peers"]).start();
+    let pairs: Vec<u16> = (relay.min_port..relay.max_port).filter(|p| p % 2 == 0).collect();
+    assert!(pairs.len() >= 2, "a 6-port range has at least two even/odd pairs");
+    let (last, others) = pairs.split_last().unwrap();
+    // "Another process" holds the second port of every pair but the last.
+    let _held: Vec<std::net::UdpSocket> =
+        others.iter().map(|p| std::net::UdpSocket::bind((LOCALHOST, p + 1)).unwrap()).collect();
+    let mut rtp = relay.udp().with_creds(Creds::rest(SECRET, "alice"));
+    let r = rtp.allocate_with(|w| {
+        w.add_even_port(true);
+    });
+    assert_eq!(r.relayed().unwrap().port(), *last, "the only pair with both ports free");
+    let token = r.msg().reservation_token().unwrap().expect("RESERVATION-TOKEN");
+    let err = std::net::UdpSocket::bind((LOCALHOST, last + 1)).expect_err("the reserved port is held by the relay");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    let mut rtcp = relay.udp().with_creds(Creds::rest(SECRET, "alice"));
+    let r = rtcp.allocate_with(|w| {
+        w.add_u64(relay_proto::stun::AttrType::RESERVATION_TOKEN, token);
+    });
+    assert_eq!(r.relayed().unwrap().port(), last + 1, "the token claims the held port");
+    // The claimed relay works: a peer's datagram reaches the RTCP client.
+    let peer = Peer::new();
+    rtcp.create_permission(&[peer.addr()]).result().unwrap();
+    peer.send_to(b"rtcp", r.relayed().unwrap());
+    assert_eq!(rtcp.recv_payload(Duration::from_secs(2)), Some(b"rtcp".to_vec()));
+}

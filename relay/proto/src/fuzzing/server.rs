@@ -76,16 +76,32 @@ impl RelayHost for MemoryHost {
         assert!(self.open.remove(&addr), "core closed {addr}, which is not open");
     }
 
-    fn reserve(&mut self, token: u64, addr: SocketAddr, expires: Instant) {
+    fn reserve(
+        &mut self,
+        token: u64,
+        addr: SocketAddr,
+        expires: Instant,
+        _: RelayOptions,
+    ) -> Result<(), RelayOpenError> {
+        if std::mem::take(&mut self.fail_next) {
+            return Err(RelayOpenError::Other);
+        }
+        let held = self.reservations.values().any(|(a, _)| *a == addr);
+        if self.busy.contains(&addr) || self.open.contains(&addr) || held {
+            return Err(RelayOpenError::InUse);
+        }
         self.reservations.insert(token, (addr, expires));
+        Ok(())
     }
 
-    fn claim_reservation(&mut self, token: u64, now: Instant, opts: RelayOptions) -> Option<SocketAddr> {
+    fn claim_reservation(&mut self, token: u64, now: Instant, _: RelayOptions) -> Option<SocketAddr> {
         let (addr, expires) = self.reservations.remove(&token)?;
         if expires <= now {
             return None;
         }
-        self.open_relay(addr, opts).ok().map(|()| addr)
+        // The port was held since the reservation: the claim cannot lose it.
+        assert!(self.open.insert(addr), "reserved {addr} was open already");
+        Some(addr)
     }
 
     fn release_reservation(&mut self, token: u64) {

@@ -183,11 +183,18 @@ pub trait RelayHost {
     fn open_relay(&mut self, addr: SocketAddr, opts: RelayOptions) -> Result<(), RelayOpenError>;
     /// Closes the relay socket bound to `addr`.
     fn close_relay(&mut self, addr: SocketAddr);
-    /// Publishes an EVEN-PORT reservation of `addr` under `token` until `expires`, so a request
-    /// carrying the token reaches it whichever worker receives it.
-    fn reserve(&mut self, token: u64, addr: SocketAddr, expires: Instant);
-    /// Claims a reservation made by any worker and opens its socket. `None` if the token is
-    /// unknown, expired or the port cannot be bound.
+    /// Binds `addr` now and holds it as an EVEN-PORT reservation under `token` until `expires`,
+    /// so no other process can take the port before the claim, and a request carrying the
+    /// token reaches it whichever worker receives it. `InUse` when the port is taken.
+    fn reserve(
+        &mut self,
+        token: u64,
+        addr: SocketAddr,
+        expires: Instant,
+        opts: RelayOptions,
+    ) -> Result<(), RelayOpenError>;
+    /// Claims a reservation made by any worker and opens its held socket as a relay. `None` if
+    /// the token is unknown or expired.
     fn claim_reservation(&mut self, token: u64, now: Instant, opts: RelayOptions) -> Option<SocketAddr>;
     /// Withdraws an unclaimed reservation.
     fn release_reservation(&mut self, token: u64);
@@ -1156,14 +1163,11 @@ impl Server {
                 Some(false) => PortWish::Even,
                 None => PortWish::Any,
             };
-            match self.bind_relay(primary_ip.local, wish, opts, host) {
+            let reserve = (wish == PortWish::EvenPair).then(|| (self.rng.next_u64(), now + RESERVATION_LIFETIME));
+            match self.bind_relay(primary_ip.local, wish, opts, reserve, host) {
                 Some(port) => {
                     relays.push((SocketAddr::new(primary_ip.local, port), primary_ip.public));
-                    if wish == PortWish::EvenPair {
-                        let tok = self.rng.next_u64();
-                        let next = SocketAddr::new(primary_ip.local, port + 1);
-                        let until = now + RESERVATION_LIFETIME;
-                        host.reserve(tok, next, until);
+                    if let Some((tok, until)) = reserve {
                         self.reservations.insert(tok, port + 1);
                         self.timers.push(until, TimerKind::Reservation(tok));
                         new_reservation = Some(tok);
@@ -1177,7 +1181,7 @@ impl Server {
         // says why with ADDRESS-ERROR-CODE (RFC 8656 §7.2).
         if ok
             && let Some(ip) = secondary_ip
-            && let Some(port) = self.bind_relay(ip.local, PortWish::Any, opts, host)
+            && let Some(port) = self.bind_relay(ip.local, PortWish::Any, opts, None, host)
         {
             relays.push((SocketAddr::new(ip.local, port), ip.public));
         }
@@ -1270,13 +1274,28 @@ impl Server {
     }
 
     /// Takes a port from this worker's slice and has the host bind it, retrying on ports that
-    /// another process holds.
-    fn bind_relay(&mut self, ip: IpAddr, wish: PortWish, opts: RelayOptions, host: &mut dyn RelayHost) -> Option<u16> {
+    /// another process holds. With `reserve` (EVEN-PORT with the R bit), port+1 is bound and
+    /// held under that token and expiry as well, and a pair whose second port is taken is
+    /// skipped like a taken first port.
+    fn bind_relay(
+        &mut self,
+        ip: IpAddr,
+        wish: PortWish,
+        opts: RelayOptions,
+        reserve: Option<(u64, Instant)>,
+        host: &mut dyn RelayHost,
+    ) -> Option<u16> {
         let mut skip = [0u16; BIND_ATTEMPTS];
         for attempt in 0..BIND_ATTEMPTS {
             let start = self.rng.next_u64();
             let port = self.ports.take(wish, start, &skip[..attempt])?;
-            match host.open_relay(SocketAddr::new(ip, port), opts) {
+            let opened = host.open_relay(SocketAddr::new(ip, port), opts).and_then(|()| {
+                let Some((token, until)) = reserve else { return Ok(()) };
+                host.reserve(token, SocketAddr::new(ip, port + 1), until, opts).inspect_err(|_| {
+                    host.close_relay(SocketAddr::new(ip, port));
+                })
+            });
+            match opened {
                 Ok(()) => return Some(port),
                 Err(e) => {
                     tracing::debug!(target: "relay", %ip, port, error = ?e, "relay port unavailable");

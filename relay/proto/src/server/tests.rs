@@ -505,6 +505,40 @@ fn even_port_with_r_reserves_the_next_port_and_the_token_claims_it() {
 }
 
 #[test]
+fn a_pair_whose_second_port_another_process_holds_is_skipped() {
+    // EVEN-PORT with R binds port+1 at once; when another process holds it, the pair is
+    // skipped like a held first port, and the reservation of the next pair is really held.
+    let mut h = Harness::with(|cfg| cfg.ports = 50000..=50003);
+    h.host.busy.insert(SocketAddr::new(h.relay_ip(), 50001));
+    let mut rtp = h.client(1);
+    let r = rtp.allocate(&mut h, |w| {
+        w.add_even_port(true);
+    });
+    let m = r.msg();
+    assert_eq!(m.xor_relayed_address().unwrap().unwrap().port(), 50002);
+    let token = m.reservation_token().unwrap().expect("RESERVATION-TOKEN");
+    let held: Vec<SocketAddr> = h.host.reservations.values().map(|(a, _)| *a).collect();
+    assert_eq!(held, vec![SocketAddr::new(h.relay_ip(), 50003)]);
+    assert!(!h.host.open.contains(&SocketAddr::new(h.relay_ip(), 50000)), "the skipped pair's first port was closed");
+    let mut rtcp = h.client(2);
+    let r = rtcp.allocate(&mut h, |w| {
+        w.add_u64(AttrType::RESERVATION_TOKEN, token);
+    });
+    assert_eq!(r.msg().xor_relayed_address().unwrap().unwrap().port(), 50003);
+    // With every pair's second port held elsewhere there is no capacity for EVEN-PORT R, but
+    // a plain allocation still gets the free port.
+    let mut h = Harness::with(|cfg| cfg.ports = 50000..=50001);
+    h.host.busy.insert(SocketAddr::new(h.relay_ip(), 50001));
+    let mut c = h.client(1);
+    let r = c.allocate(&mut h, |w| {
+        w.add_even_port(true);
+    });
+    assert_eq!(r.msg().error_code().unwrap().unwrap().0, ErrorCode::INSUFFICIENT_CAPACITY);
+    assert!(h.host.open.is_empty() && h.host.reservations.is_empty());
+    assert_eq!(c.allocate(&mut h, |_| {}).msg().xor_relayed_address().unwrap().unwrap().port(), 50000);
+}
+
+#[test]
 fn an_unclaimed_reservation_is_released_after_30_seconds() {
     let mut h = Harness::new();
     let mut c = h.client(1);
