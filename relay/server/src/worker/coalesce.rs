@@ -35,7 +35,9 @@ const WEIGHT: f64 = 0.25;
 #[derive(Debug)]
 pub(super) struct Coalescer {
     sleep: Duration,
-    epoch_start: Instant,
+    /// When the current epoch began, and the thread's CPU time then; `None` until the first
+    /// turn on the worker's own thread (the worker is built on another one).
+    epoch_start: Option<Instant>,
     epoch_cpu: Duration,
     epoch_relayed: u64,
     epochs: u64,
@@ -45,9 +47,17 @@ pub(super) struct Coalescer {
 }
 
 impl Coalescer {
-    /// `sleep` is `relay-coalesce-us`; `cpu` the worker thread's CPU time now.
-    pub(super) fn new(sleep: Duration, now: Instant, cpu: Duration) -> Coalescer {
-        Coalescer { sleep, epoch_start: now, epoch_cpu: cpu, epoch_relayed: 0, epochs: 0, on: false, cost: [None; 2] }
+    /// `sleep` is `relay-coalesce-us`.
+    pub(super) fn new(sleep: Duration) -> Coalescer {
+        Coalescer {
+            sleep,
+            epoch_start: None,
+            epoch_cpu: Duration::ZERO,
+            epoch_relayed: 0,
+            epochs: 0,
+            on: false,
+            cost: [None; 2],
+        }
     }
 
     /// Whether the current epoch's mode has coalescing on.
@@ -66,8 +76,13 @@ impl Coalescer {
         pending: bool,
         cpu: impl FnOnce() -> Duration,
     ) -> Option<Duration> {
+        let Some(start) = self.epoch_start else {
+            self.epoch_start = Some(now);
+            self.epoch_cpu = cpu();
+            return None;
+        };
         self.epoch_relayed += relayed;
-        if now.saturating_duration_since(self.epoch_start) >= EPOCH {
+        if now.saturating_duration_since(start) >= EPOCH {
             self.end_epoch(now, cpu());
         }
         (self.on && !pending && relayed > 0 && relayed < SMALL_TURN).then_some(self.sleep)
@@ -92,7 +107,7 @@ impl Coalescer {
                 [Some(_), None] => true,
                 [Some(off), Some(on)] => (on < off) != self.epochs.is_multiple_of(EXPLORE_EVERY),
             };
-        self.epoch_start = now;
+        self.epoch_start = Some(now);
         self.epoch_cpu = cpu;
         self.epoch_relayed = 0;
     }
@@ -135,7 +150,8 @@ mod tests {
     fn idle_or_slow_workers_never_sleep() {
         let mut t = Instant::now();
         let mut cpu = Duration::ZERO;
-        let mut c = Coalescer::new(SLEEP, t, cpu);
+        let mut c = Coalescer::new(SLEEP);
+        let _ = c.after_turn(t, 0, false, || cpu);
         // 500 datagrams an epoch (5,000 a second): below the floor.
         let modes = drive(&mut c, &mut t, &mut cpu, 50, 500, 1, [1_000, 100]);
         assert!(modes.iter().all(|on| !on), "{modes:?}");
@@ -146,7 +162,8 @@ mod tests {
     fn keeps_coalescing_where_it_is_cheaper() {
         let mut t = Instant::now();
         let mut cpu = Duration::ZERO;
-        let mut c = Coalescer::new(SLEEP, t, cpu);
+        let mut c = Coalescer::new(SLEEP);
+        let _ = c.after_turn(t, 0, false, || cpu);
         let modes = drive(&mut c, &mut t, &mut cpu, 64, 4_000, 2, [15_000, 10_000]);
         let on = modes.iter().skip(2).filter(|m| **m).count();
         // On but for one exploring epoch in 32.
@@ -160,7 +177,8 @@ mod tests {
     fn stops_coalescing_where_it_costs_more_and_notices_a_change() {
         let mut t = Instant::now();
         let mut cpu = Duration::ZERO;
-        let mut c = Coalescer::new(SLEEP, t, cpu);
+        let mut c = Coalescer::new(SLEEP);
+        let _ = c.after_turn(t, 0, false, || cpu);
         let modes = drive(&mut c, &mut t, &mut cpu, 64, 4_000, 2, [4_000, 7_000]);
         let on = modes.iter().skip(2).filter(|m| **m).count();
         assert!(on <= 62 / 32 + 1, "on in {on} of 62 epochs: {modes:?}");
@@ -174,7 +192,8 @@ mod tests {
     fn sleeps_only_after_small_turns_when_on() {
         let mut t = Instant::now();
         let mut cpu = Duration::ZERO;
-        let mut c = Coalescer::new(SLEEP, t, cpu);
+        let mut c = Coalescer::new(SLEEP);
+        let _ = c.after_turn(t, 0, false, || cpu);
         drive(&mut c, &mut t, &mut cpu, 8, 4_000, 2, [15_000, 10_000]);
         assert!(c.is_on());
         assert_eq!(c.after_turn(t, 1, false, || cpu), Some(SLEEP));

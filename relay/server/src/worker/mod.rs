@@ -161,7 +161,7 @@ impl Worker {
     /// before polling again, so the next turn finds several, in the epochs where that
     /// measurably saves CPU (see [`coalesce`](self::coalesce)).
     pub(crate) fn with_coalesce(mut self, coalesce: Option<Duration>) -> Worker {
-        self.coalesce = coalesce.map(|sleep| Coalescer::new(sleep, Instant::now(), thread_cpu_time()));
+        self.coalesce = coalesce.map(Coalescer::new);
         self
     }
 
