@@ -6,6 +6,11 @@ export TERN_ROOT
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# stop_pids PID...: ends the processes this script started (by PID only) and reaps them.
+stop_pids() {
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
 
 # need_apt PKG... : install Debian packages that are not installed yet. Services that the
 # packages ship (coturn's turnserver) must not start: policy-rc.d refuses every start.

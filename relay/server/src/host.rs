@@ -104,21 +104,20 @@ pub(crate) struct Host<'a> {
     pub(crate) shared: &'a Shared,
 }
 
-fn open_error(e: &std::io::Error) -> RelayOpenError {
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => RelayOpenError::InUse,
-        _ => RelayOpenError::Other,
-    }
+/// A relay socket bound to `addr`; a failure other than "address in use" is logged.
+fn relay_socket(addr: SocketAddr, opts: RelayOptions) -> Result<UdpSocket, RelayOpenError> {
+    sockets::relay_socket(addr, opts.dont_fragment).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            return RelayOpenError::InUse;
+        }
+        tracing::warn!(target: "relay", %addr, error = %e, "cannot open relay socket");
+        RelayOpenError::Other
+    })
 }
 
 impl RelayHost for Host<'_> {
     fn open_relay(&mut self, addr: SocketAddr, opts: RelayOptions) -> Result<(), RelayOpenError> {
-        let sock = sockets::relay_socket(addr, opts.dont_fragment).map_err(|e| {
-            if open_error(&e) == RelayOpenError::Other {
-                tracing::warn!(target: "relay", %addr, error = %e, "cannot open relay socket");
-            }
-            open_error(&e)
-        })?;
+        let sock = relay_socket(addr, opts)?;
         self.relays.insert(self.registry, addr, sock)
     }
 
@@ -133,12 +132,7 @@ impl RelayHost for Host<'_> {
         expires: Instant,
         opts: RelayOptions,
     ) -> Result<(), RelayOpenError> {
-        let sock = sockets::relay_socket(addr, opts.dont_fragment).map_err(|e| {
-            if open_error(&e) == RelayOpenError::Other {
-                tracing::warn!(target: "relay", %addr, error = %e, "cannot open a reserved relay socket");
-            }
-            open_error(&e)
-        })?;
+        let sock = relay_socket(addr, opts)?;
         self.shared
             .reservations
             .lock()

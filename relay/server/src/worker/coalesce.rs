@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// never sleep, so throughput at saturation is unchanged.
 const SMALL_TURN: u64 = 8;
 /// How long one mode runs before its cost is measured.
-pub(super) const EPOCH: Duration = Duration::from_millis(100);
+const EPOCH: Duration = Duration::from_millis(100);
 /// Every this many epochs the mode that looks worse runs once more, to follow changes.
 const EXPLORE_EVERY: u64 = 32;
 /// Datagrams an epoch must relay (10,000 a second) for its cost to count.
