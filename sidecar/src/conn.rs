@@ -14,11 +14,13 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use socket2::SockRef;
+
+use crate::mailbox::{Batch, Deferred, Mailbox};
 
 /// WebSocket opcodes the server sends (RFC 6455 §5.2).
 pub mod opcode {
@@ -55,6 +57,8 @@ pub struct Conn {
     dead: AtomicBool,
     max_write_buffer: usize,
     flusher: Sender<Arc<Conn>>,
+    /// This connection, for registering with the flusher from `&self`.
+    me: Weak<Conn>,
 }
 
 #[derive(Debug, Default)]
@@ -75,8 +79,8 @@ impl Conn {
         stream: Arc<TcpStream>,
         max_write_buffer: usize,
         flusher: Sender<Arc<Conn>>,
-    ) -> Self {
-        Conn {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Conn {
             id,
             ip,
             stream,
@@ -84,25 +88,19 @@ impl Conn {
             dead: AtomicBool::new(false),
             max_write_buffer,
             flusher,
-        }
-    }
-
-    /// Sends a text message. Never blocks on the network.
-    pub fn send_text(self: &Arc<Self>, text: &str) {
-        let mut frame = Vec::with_capacity(text.len() + 10);
-        encode_frame(opcode::TEXT, text.as_bytes(), &mut frame);
-        self.send_frame_bytes(&frame);
+            me: me.clone(),
+        })
     }
 
     /// Sends a control frame (ping, pong, close).
-    pub fn send_control(self: &Arc<Self>, op: u8, payload: &[u8]) {
+    pub fn send_control(&self, op: u8, payload: &[u8]) {
         let mut frame = Vec::with_capacity(payload.len().min(125) + 2);
         encode_frame(op, &payload[..payload.len().min(125)], &mut frame);
         self.send_frame_bytes(&frame);
     }
 
-    /// Sends an already encoded frame (one encoding shared by every recipient of a broadcast).
-    pub fn send_frame_bytes(self: &Arc<Self>, frame: &[u8]) {
+    /// Sends already encoded frames (or, before the upgrade, raw HTTP bytes).
+    pub fn send_frame_bytes(&self, frame: &[u8]) {
         if self.is_dead() {
             return;
         }
@@ -130,7 +128,9 @@ impl Conn {
             out.progress_at = Some(Instant::now());
             drop(out);
             // The flusher holds the receiver for the process's life; a send only fails at exit.
-            let _ = self.flusher.send(Arc::clone(self));
+            if let Some(me) = self.me.upgrade() {
+                let _ = self.flusher.send(me);
+            }
         }
     }
 
@@ -248,6 +248,22 @@ impl Conn {
     }
 }
 
+impl Mailbox for Conn {
+    fn send(&self, text: &str) {
+        let mut frame = Vec::with_capacity(text.len() + 10);
+        encode_frame(opcode::TEXT, text.as_bytes(), &mut frame);
+        self.send_frame_bytes(&frame);
+    }
+
+    fn send_batch(&self, batch: &Batch) {
+        let mut frames = Vec::with_capacity(batch.bytes() + 10 * batch.len());
+        for text in batch.iter() {
+            encode_frame(opcode::TEXT, text.as_bytes(), &mut frames);
+        }
+        self.send_frame_bytes(&frames);
+    }
+}
+
 /// The thread that drains backlogged outboxes.
 #[derive(Debug)]
 pub struct Flusher {
@@ -289,14 +305,14 @@ impl Flusher {
 }
 
 /// The read side of a connection for tungstenite: reads go to the socket, writes vanish (see the
-/// module header). It also holds the frames this connection's thread forwarded since it last
+/// module header). It also holds the messages this connection's thread forwarded since it last
 /// ran out of input ([`Deferred`]): tungstenite calls `read` only when its buffer holds no
 /// complete frame, which is exactly when the batch should go out. Several messages that arrived
 /// in one segment then leave in one `send` per recipient instead of one each.
 #[derive(Debug)]
 pub struct ReadHalf {
     stream: Arc<TcpStream>,
-    /// Frames waiting for this thread's next read.
+    /// Messages waiting for this thread's next read.
     pub deferred: Deferred,
 }
 
@@ -324,40 +340,6 @@ impl Write for ReadHalf {
     }
 }
 
-/// Frames one thread queued for other connections, coalesced per recipient and sent on
-/// [`Deferred::flush`]. Order per recipient is kept; the owner flushes before anything it sends
-/// directly, so its own messages never overtake its forwarded ones.
-#[derive(Debug, Default)]
-pub struct Deferred {
-    batches: Vec<(Arc<Conn>, Vec<u8>)>,
-    bytes: usize,
-}
-
-/// A batch larger than this goes out at once.
-const MAX_DEFERRED: usize = 64 * 1024;
-
-impl Deferred {
-    /// Queues `frame` for `to`.
-    pub fn push(&mut self, to: &Arc<Conn>, frame: &[u8]) {
-        match self.batches.iter_mut().find(|(c, _)| Arc::ptr_eq(c, to)) {
-            Some((_, b)) => b.extend_from_slice(frame),
-            None => self.batches.push((Arc::clone(to), frame.to_vec())),
-        }
-        self.bytes += frame.len();
-        if self.bytes > MAX_DEFERRED {
-            self.flush();
-        }
-    }
-
-    /// Sends every batch.
-    pub fn flush(&mut self) {
-        for (c, b) in self.batches.drain(..) {
-            c.send_frame_bytes(&b);
-        }
-        self.bytes = 0;
-    }
-}
-
 /// Appends one unmasked, final server frame (RFC 6455 §5.2).
 pub fn encode_frame(op: u8, payload: &[u8], out: &mut Vec<u8>) {
     out.push(0x80 | (op & 0x0f));
@@ -372,13 +354,6 @@ pub fn encode_frame(op: u8, payload: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&(n as u64).to_be_bytes());
     }
     out.extend_from_slice(payload);
-}
-
-/// Encodes one text frame.
-pub fn text_frame(text: &str) -> Vec<u8> {
-    let mut f = Vec::with_capacity(text.len() + 10);
-    encode_frame(opcode::TEXT, text.as_bytes(), &mut f);
-    f
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -416,12 +391,12 @@ mod tests {
         let (server_side, _) = l.accept().unwrap();
         let (flusher, tx) = Flusher::new(Duration::from_secs(10));
         std::thread::spawn(move || flusher.run());
-        let conn = Arc::new(Conn::new(1, "127.0.0.1".parse().unwrap(), Arc::new(server_side), 256 * 1024, tx));
+        let conn = Conn::new(1, "127.0.0.1".parse().unwrap(), Arc::new(server_side), 256 * 1024, tx);
         let msg = "x".repeat(16 * 1024);
         let t0 = Instant::now();
         let mut sent = 0;
         while !conn.is_dead() && sent < 10_000 {
-            conn.send_text(&msg);
+            conn.send(&msg);
             sent += 1;
         }
         assert!(conn.is_dead(), "never cut off after {sent} messages");

@@ -1,6 +1,6 @@
-//! The plain-HTTP side: reading and parsing a request head with `httparse`, routing, and writing
-//! small responses. Every connection starts here; WebSocket upgrades are answered here too (the
-//! `101` with `Sec-WebSocket-Accept`), then handed to tungstenite.
+//! HTTP/1.1 as the sidecar needs it: reading and parsing a request head with `httparse`, and
+//! writing small responses (the `101` of a WebSocket upgrade among them). Knows no route;
+//! [`crate::routes`] decides what a request gets.
 //!
 //! A head is at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers and must arrive within the
 //! handshake timeout (slowloris); bodies are never read: no route takes one.
@@ -138,56 +138,6 @@ pub fn read_head(stream: &mut TcpStream, deadline: Instant) -> Result<(Request, 
     }
 }
 
-/// Where a request goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// An embedded page or asset: path, content type, body.
-    Static(&'static str, &'static [u8]),
-    /// `/healthz`.
-    Health,
-    /// `/api/turn-credentials`.
-    Credentials,
-    /// `/ws`: the JSON protocol.
-    Json,
-    /// `/socket.io/` with `EIO=4&transport=websocket`.
-    SocketIo,
-    /// `/socket.io/` asking for something else: the response to give.
-    SocketIoRefused(&'static str),
-    /// Not GET/HEAD.
-    MethodNotAllowed,
-    /// Unknown path.
-    NotFound,
-}
-
-/// Routes a parsed request.
-pub fn route(req: &Request) -> Route {
-    if req.method != "GET" && req.method != "HEAD" {
-        return Route::MethodNotAllowed;
-    }
-    match req.path.as_str() {
-        "/healthz" => Route::Health,
-        "/api/turn-credentials" => Route::Credentials,
-        "/ws" | "/ws/" => Route::Json,
-        "/socket.io" | "/socket.io/" => {
-            if req.query_param("EIO").as_deref() != Some("4") {
-                Route::SocketIoRefused(
-                    "tern-sidecar speaks Engine.IO v4 (socket.io v3/v4 clients): EIO=4 is required; upgrade socket.io-client to v4",
-                )
-            } else if req.query_param("transport").as_deref() != Some("websocket") {
-                Route::SocketIoRefused(
-                    "tern-sidecar supports only the websocket transport, not HTTP long-polling: connect with io(url, { transports: ['websocket'] })",
-                )
-            } else {
-                Route::SocketIo
-            }
-        }
-        p => match crate::web::asset(p) {
-            Some((ctype, body)) => Route::Static(ctype, body),
-            None => Route::NotFound,
-        },
-    }
-}
-
 /// Writes a complete response and asks the client to close.
 pub fn respond(
     stream: &mut TcpStream,
@@ -296,7 +246,6 @@ Origin: http://a:1\r\n\r\nEXTRA";
         assert!(r.wants_websocket);
         assert_eq!(r.origin.as_deref(), Some("http://a:1"));
         assert_eq!(r.head_len, head.len() - 5);
-        assert_eq!(route(&r), Route::SocketIo);
         assert_eq!(
             String::from_utf8(switching_protocols(r.ws_key.as_deref().unwrap())).unwrap().lines().nth(3),
             Some("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
@@ -309,22 +258,6 @@ Origin: http://a:1\r\n\r\nEXTRA";
         assert!(matches!(Request::parse(b"\x00\x01 / HTTP/1.1\r\n\r\n"), Err(HttpError::Malformed(_))));
         let many: String = (0..60).map(|i| format!("X-{i}: v\r\n")).collect();
         assert!(matches!(Request::parse(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()), Err(HttpError::TooLarge)));
-    }
-
-    #[test]
-    fn routes() {
-        let r =
-            |m: &str, p: &str| route(&Request::parse(format!("{m} {p} HTTP/1.1\r\n\r\n").as_bytes()).unwrap().unwrap());
-        assert_eq!(r("GET", "/healthz"), Route::Health);
-        assert_eq!(r("POST", "/healthz"), Route::MethodNotAllowed);
-        assert_eq!(r("GET", "/ws"), Route::Json);
-        assert_eq!(r("GET", "/api/turn-credentials?service=turn"), Route::Credentials);
-        assert!(matches!(r("GET", "/"), Route::Static("text/html; charset=utf-8", _)));
-        assert_eq!(r("GET", "/nope"), Route::NotFound);
-        let Route::SocketIoRefused(m) = r("GET", "/socket.io/?EIO=4&transport=polling&t=x") else { panic!() };
-        assert!(m.contains("transports: ['websocket']"));
-        let Route::SocketIoRefused(m) = r("GET", "/socket.io/?EIO=3&transport=websocket") else { panic!() };
-        assert!(m.contains("EIO=4"));
     }
 
     #[test]

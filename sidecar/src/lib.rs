@@ -12,23 +12,43 @@
 //! connection's bounded outbox, drained by one flusher thread (see [`conn`]). A member that
 //! cannot keep up is disconnected; its partner never waits for it.
 //!
-//! Two wire dialects share one room table: the plain JSON protocol at `/ws` ([`protocol`]) and
-//! Engine.IO v4 / Socket.IO v5 at `/socket.io/` ([`sio`]). `docs/SIGNALING.md` documents both.
+//! Two wire dialects share one room table: the plain JSON protocol at `/ws` and Engine.IO v4 /
+//! Socket.IO v5 at `/socket.io/`. `docs/SIGNALING.md` documents both.
+//!
+//! Layers, each importing only those below it:
+//!
+//! | layer | modules |
+//! | --- | --- |
+//! | process shell | [`server`] (accept loop, helper threads) |
+//! | HTTP routes | [`routes`] |
+//! | transports | [`transport`] (WebSocket), driven by [`pool`] |
+//! | dialects | [`dialect`] (JSON, Socket.IO): what each message does |
+//! | session | [`session`] (create, join, forward, leave), [`admission`] (who may connect) |
+//! | shared state | [`shared`] over [`rooms`], [`limits`], [`settings`], [`creds`] |
+//! | I/O-free parts | [`wire`] (codecs), [`mailbox`] (where messages go), [`http`], [`conn`] (the outbox) |
+//!
+//! Everything from [`session`] down runs without sockets: the unit tests drive the whole flow
+//! with recording mailboxes.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod admission;
 pub mod cli;
 pub mod conn;
 pub mod creds;
+pub mod dialect;
 pub mod http;
 pub mod limits;
-mod pool;
-pub mod protocol;
+pub mod mailbox;
+pub mod pool;
 pub mod rooms;
+pub mod routes;
 pub mod server;
 pub mod session;
 pub mod settings;
-pub mod sio;
+pub mod shared;
+pub mod transport;
 mod web;
+pub mod wire;
 
 pub use server::{Server, ServerHandle};
 pub use settings::Settings;
@@ -38,8 +58,8 @@ pub use settings::Settings;
 /// are round-trip invariants of what the server forwards.
 #[doc(hidden)]
 pub mod fuzzing {
-    use crate::protocol::{ClientMessage, encode_signal};
-    use crate::sio::{EioPacket, SioPacket, SioType, event};
+    use crate::wire::json::{ClientMessage, encode_signal};
+    use crate::wire::sio::{EioPacket, SioPacket, SioType, event};
 
     /// Parses a client frame of the JSON protocol; a parsed `signal` must forward its `data`
     /// bytes unchanged, and whenever `data` decodes, the forwarded message decodes to the same
@@ -82,7 +102,7 @@ pub mod fuzzing {
     pub fn http_head(data: &[u8]) {
         if let Ok(Some(req)) = crate::http::Request::parse(data) {
             assert!(req.head_len <= data.len());
-            let _ = crate::http::route(&req);
+            let _ = crate::routes::route(&req);
             let _ = req.query_param("token");
             let _ = req.bearer();
         }

@@ -1,6 +1,8 @@
 //! The read side after the handshake: a few worker threads, each a `mio::Poll` over its share
-//! of the open WebSockets. No async runtime: tungstenite reads a non-blocking socket until it
-//! would block, and the [`Reader`] handles each message exactly as a blocking loop would.
+//! of the open connections. No async runtime: each connection is a [`Task`] that reads its
+//! non-blocking socket until it would block and handles each message exactly as a blocking loop
+//! would. The pool knows nothing of protocols; the transports ([`crate::transport`]) implement
+//! [`Task`].
 //!
 //! Why not a thread per connection: on 2 cores the context switch per received batch cost more
 //! than everything else a message needs, and 10,000 threads cost ~10 KiB of stack each. One
@@ -20,23 +22,51 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::server::{Flow, Reader};
-
 /// Messages one socket may have handled per turn.
 const BUDGET: usize = 64;
 
 const WAKER: Token = Token(usize::MAX);
 
+/// One connection a worker drives.
+pub trait Task: Send {
+    /// The socket to wait on.
+    fn raw_fd(&self) -> std::os::fd::RawFd;
+
+    /// Handles what the socket has, up to `budget` messages.
+    fn on_readable(&mut self, budget: usize) -> Step;
+
+    /// Called once per tick for every task (pings, timeouts).
+    fn on_tick(&mut self, now: Instant) -> Step;
+
+    /// Ends the task after it returned [`Step::End`] (or when the worker cannot take it): it
+    /// says goodbye as it sees fit and releases its socket.
+    fn end(self: Box<Self>);
+}
+
+/// What a task wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The socket is drained (its next read would block): wait for readiness.
+    Drained,
+    /// The budget ran out with input left: run again on the next turn.
+    More,
+    /// Done: deregister and [`Task::end`].
+    End,
+}
+
+/// A worker's inbox and doorbell.
+type Inbox = (Sender<Box<dyn Task>>, Arc<Waker>);
+
 /// Hands connections to the workers, round robin.
-pub(crate) struct Pool {
-    workers: Vec<(Sender<Reader>, Arc<Waker>)>,
+pub struct Pool {
+    workers: Vec<Inbox>,
     next: AtomicUsize,
 }
 
 /// A worker not started yet.
-pub(crate) struct Worker {
+pub struct Worker {
     poll: Poll,
-    rx: Receiver<Reader>,
+    rx: Receiver<Box<dyn Task>>,
     tick: Duration,
 }
 
@@ -54,7 +84,7 @@ impl std::fmt::Debug for Worker {
 
 impl Pool {
     /// A pool of `n` workers checking liveness every `tick`.
-    pub(crate) fn new(n: usize, tick: Duration) -> io::Result<(Pool, Vec<Worker>)> {
+    pub fn new(n: usize, tick: Duration) -> io::Result<(Pool, Vec<Worker>)> {
         let mut handles = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
         for _ in 0..n.max(1) {
@@ -68,25 +98,25 @@ impl Pool {
     }
 
     /// Gives a connection to a worker.
-    pub(crate) fn submit(&self, reader: Reader) {
+    pub fn submit(&self, task: Box<dyn Task>) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         let (tx, waker) = &self.workers[i];
-        match tx.send(reader) {
+        match tx.send(task) {
             Ok(()) => {
                 if let Err(e) = waker.wake() {
                     tracing::warn!(error = %e, "cannot wake a worker");
                 }
             }
-            Err(crossbeam_channel::SendError(r)) => r.end(Flow::End),
+            Err(crossbeam_channel::SendError(t)) => t.end(),
         }
     }
 }
 
 impl Worker {
     /// Runs the worker for the life of the process.
-    pub(crate) fn run(mut self) {
+    pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
-        let mut conns: HashMap<usize, Reader> = HashMap::new();
+        let mut conns: HashMap<usize, Box<dyn Task>> = HashMap::new();
         let mut next_token = 0usize;
         let mut again: Vec<usize> = Vec::new();
         let mut next_tick = Instant::now() + self.tick;
@@ -103,18 +133,18 @@ impl Worker {
             let mut ready: Vec<usize> = std::mem::take(&mut again);
             for ev in &events {
                 if ev.token() == WAKER {
-                    for reader in self.rx.try_iter() {
+                    for task in self.rx.try_iter() {
                         let token = next_token;
                         next_token = next_token.wrapping_add(1) % (usize::MAX - 1);
-                        let fd = reader.raw_fd();
+                        let fd = task.raw_fd();
                         if let Err(e) =
                             self.poll.registry().register(&mut SourceFd(&fd), Token(token), Interest::READABLE)
                         {
                             tracing::warn!(error = %e, "cannot register a connection");
-                            reader.end(Flow::End);
+                            task.end();
                             continue;
                         }
-                        conns.insert(token, reader);
+                        conns.insert(token, task);
                         // Bytes that came with the handshake are already buffered: no event for them.
                         ready.push(token);
                     }
@@ -123,30 +153,30 @@ impl Worker {
                 }
             }
             for token in ready {
-                let Some(reader) = conns.get_mut(&token) else { continue };
-                match reader.on_readable(BUDGET) {
-                    Ok(true) => {}
-                    Ok(false) => again.push(token),
-                    Err(flow) => self.close(&mut conns, token, flow),
+                let Some(task) = conns.get_mut(&token) else { continue };
+                match task.on_readable(BUDGET) {
+                    Step::Drained => {}
+                    Step::More => again.push(token),
+                    Step::End => self.close(&mut conns, token),
                 }
             }
             let now = Instant::now();
             if now >= next_tick {
-                let dead: Vec<(usize, Flow)> =
-                    conns.iter_mut().filter_map(|(t, r)| r.on_tick(now).err().map(|f| (*t, f))).collect();
-                for (token, flow) in dead {
-                    self.close(&mut conns, token, flow);
+                let dead: Vec<usize> =
+                    conns.iter_mut().filter_map(|(t, r)| (r.on_tick(now) == Step::End).then_some(*t)).collect();
+                for token in dead {
+                    self.close(&mut conns, token);
                 }
                 next_tick = now + self.tick;
             }
         }
     }
 
-    fn close(&self, conns: &mut HashMap<usize, Reader>, token: usize, flow: Flow) {
-        if let Some(reader) = conns.remove(&token) {
-            let fd = reader.raw_fd();
+    fn close(&self, conns: &mut HashMap<usize, Box<dyn Task>>, token: usize) {
+        if let Some(task) = conns.remove(&token) {
+            let fd = task.raw_fd();
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-            reader.end(flow);
+            task.end();
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The room table: codes, membership and expiry. Performs no I/O; callers send the frames.
+//! The room table: codes, membership and expiry. Performs no I/O; callers send the messages.
 //!
 //! A code is drawn from the OS CSPRNG. It stays joinable while the room has a free seat and is
 //! younger than `room_ttl`; at `room_ttl` it is burnt (no more joins), and a room that is still
@@ -7,30 +7,25 @@
 //! Routing uses only this server-side state: a member's session holds its `Arc<Room>` and sends to
 //! the room's other members; nothing a client writes after joining names a room or a peer
 //! (SECURITY.md §6, cross-room injection).
+//!
+//! The session logic sees the table only through [`RoomTable`], so a table shared between
+//! sidecar nodes (codes reserved in Redis, members on other nodes reached through mailboxes that
+//! publish to them) can sit beside [`LocalRooms`], the in-process one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::conn::Conn;
+use crate::mailbox::Mailbox;
+pub use crate::wire::RoomKind;
 
-/// Which protocol a room speaks: members of a JSON room and of a Socket.IO namespace cannot meet,
-/// so one encoding of a message fits every member.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RoomKind {
-    /// The JSON protocol at `/ws`.
-    Json,
-    /// Socket.IO, in this namespace.
-    SocketIo(Arc<str>),
-}
-
-/// One member: its id (shown to the others) and its connection.
+/// One member: its id (shown to the others) and where its messages go.
 #[derive(Debug, Clone)]
 pub struct Member {
     /// Random member id.
     pub id: Arc<str>,
     /// Where to send.
-    pub conn: Arc<Conn>,
+    pub mailbox: Arc<dyn Mailbox>,
 }
 
 /// A room.
@@ -72,23 +67,55 @@ pub enum CreateError {
     Rng,
 }
 
-/// The table.
+/// What the session logic needs of a room table.
+pub trait RoomTable: Send + Sync + std::fmt::Debug {
+    /// Creates a room with `creator` as its only member.
+    fn create(&self, kind: RoomKind, creator: Member, now: Instant) -> Result<Arc<Room>, CreateError>;
+
+    /// Adds `member` to the room with `code`; returns the room and the members already there.
+    fn join(
+        &self,
+        code: &str,
+        kind: &RoomKind,
+        member: Member,
+        now: Instant,
+    ) -> Result<(Arc<Room>, Vec<Member>), JoinError>;
+
+    /// Removes member `id` from `room`; returns the members left. An emptied room leaves the
+    /// table.
+    fn leave(&self, room: &Arc<Room>, id: &str) -> Vec<Member>;
+
+    /// Burns expired codes. Returns the rooms closed because they were still unpaired, with the
+    /// members to tell.
+    fn expire(&self, now: Instant) -> Vec<(Arc<Room>, Vec<Member>)>;
+
+    /// Rooms in the table (joinable codes).
+    fn len(&self) -> usize;
+
+    /// Whether the table holds no room.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The in-process table: one map of codes under one lock, each room's members under its own.
 #[derive(Debug)]
-pub struct Rooms {
+pub struct LocalRooms {
     by_code: Mutex<HashMap<String, Arc<Room>>>,
     code_length: usize,
     ttl: Duration,
     max_members: usize,
 }
 
-impl Rooms {
+impl LocalRooms {
     /// An empty table.
     pub fn new(code_length: usize, ttl: Duration, max_members: usize) -> Self {
-        Rooms { by_code: Mutex::new(HashMap::new()), code_length, ttl, max_members }
+        LocalRooms { by_code: Mutex::new(HashMap::new()), code_length, ttl, max_members }
     }
+}
 
-    /// Creates a room with `creator` as its only member.
-    pub fn create(&self, kind: RoomKind, creator: Member, now: Instant) -> Result<Arc<Room>, CreateError> {
+impl RoomTable for LocalRooms {
+    fn create(&self, kind: RoomKind, creator: Member, now: Instant) -> Result<Arc<Room>, CreateError> {
         let mut table = lock(&self.by_code);
         for _ in 0..64 {
             let code = random_code(self.code_length).ok_or(CreateError::Rng)?;
@@ -107,8 +134,7 @@ impl Rooms {
         Err(CreateError::NoFreeCode)
     }
 
-    /// Adds `member` to the room with `code`; returns the room and the members already there.
-    pub fn join(
+    fn join(
         &self,
         code: &str,
         kind: &RoomKind,
@@ -133,9 +159,7 @@ impl Rooms {
         Ok((Arc::clone(room), others))
     }
 
-    /// Removes member `id` from `room`; returns the members left. An emptied room leaves the
-    /// table.
-    pub fn leave(&self, room: &Arc<Room>, id: &str) -> Vec<Member> {
+    fn leave(&self, room: &Arc<Room>, id: &str) -> Vec<Member> {
         let mut table = lock(&self.by_code);
         let mut st = lock(&room.state);
         st.members.retain(|m| &*m.id != id);
@@ -148,9 +172,7 @@ impl Rooms {
         st.members.clone()
     }
 
-    /// Burns expired codes. Returns the rooms closed because they were still unpaired, with the
-    /// members to tell.
-    pub fn expire(&self, now: Instant) -> Vec<(Arc<Room>, Vec<Member>)> {
+    fn expire(&self, now: Instant) -> Vec<(Arc<Room>, Vec<Member>)> {
         let mut closed = Vec::new();
         lock(&self.by_code).retain(|_, room| {
             if now < room.expires {
@@ -166,36 +188,30 @@ impl Rooms {
         closed
     }
 
-    /// Rooms in the table (joinable codes).
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         lock(&self.by_code).len()
-    }
-
-    /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
 impl Room {
     /// The other members, unless the room was closed.
-    pub fn others(&self, id: &str) -> Option<Vec<Arc<Conn>>> {
+    pub fn others(&self, id: &str) -> Option<Vec<Member>> {
         let st = lock(&self.state);
         if st.closed {
             return None;
         }
-        Some(st.members.iter().filter(|m| &*m.id != id).map(|m| Arc::clone(&m.conn)).collect())
+        Some(st.members.iter().filter(|m| &*m.id != id).cloned().collect())
     }
 
     /// Calls `f` for each other member without cloning the list (the forwarding hot path).
     /// Returns `false` when the room was closed.
-    pub fn for_each_other(&self, id: &str, mut f: impl FnMut(&Arc<Conn>)) -> bool {
+    pub fn for_each_other(&self, id: &str, mut f: impl FnMut(&Arc<dyn Mailbox>)) -> bool {
         let st = lock(&self.state);
         if st.closed {
             return false;
         }
         for m in st.members.iter().filter(|m| &*m.id != id) {
-            f(&m.conn);
+            f(&m.mailbox);
         }
         true
     }
@@ -241,9 +257,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{TcpListener, TcpStream};
-
     use super::*;
+    use crate::mailbox::Recorder;
 
     #[test]
     fn codes_are_digits_of_the_asked_length_and_vary() {
@@ -269,7 +284,7 @@ mod tests {
     #[test]
     fn join_leave_full_and_expiry() {
         let t0 = Instant::now();
-        let rooms = Rooms::new(6, Duration::from_secs(60), 2);
+        let rooms = LocalRooms::new(6, Duration::from_secs(60), 2);
         let room = rooms.create(RoomKind::Json, member("a"), t0).unwrap();
         assert_eq!(
             rooms.join(&room.code, &RoomKind::SocketIo("/".into()), member("x"), t0).unwrap_err(),
@@ -282,7 +297,7 @@ mod tests {
         assert_eq!(room.others("a").unwrap().len(), 1);
         // A paired room survives its code's expiry; the code does not.
         assert!(rooms.expire(t0 + Duration::from_secs(61)).is_empty());
-        assert!(rooms.is_empty());
+        assert_eq!(rooms.len(), 0);
         assert!(!room.is_closed());
         assert_eq!(rooms.leave(&room, "a").len(), 1);
         assert!(rooms.leave(&room, "b").is_empty());
@@ -292,7 +307,7 @@ mod tests {
     #[test]
     fn unpaired_rooms_close_at_expiry() {
         let t0 = Instant::now();
-        let rooms = Rooms::new(6, Duration::from_secs(60), 2);
+        let rooms = LocalRooms::new(6, Duration::from_secs(60), 2);
         let room = rooms.create(RoomKind::Json, member("a"), t0).unwrap();
         assert_eq!(
             rooms.join(&room.code, &RoomKind::Json, member("b"), t0 + Duration::from_secs(60)).unwrap_err(),
@@ -306,9 +321,6 @@ mod tests {
     }
 
     fn member(id: &str) -> Member {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (tx, _rx) = crossbeam_channel::unbounded();
-        Member { id: id.into(), conn: Arc::new(Conn::new(0, "127.0.0.1".parse().unwrap(), Arc::new(s), 1024, tx)) }
+        Member { id: id.into(), mailbox: Recorder::new() }
     }
 }

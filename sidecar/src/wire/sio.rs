@@ -14,6 +14,8 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
+use super::json::ServerEvent;
+
 /// An Engine.IO packet received from a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EioPacket<'a> {
@@ -251,6 +253,27 @@ pub fn ack<S: AsRef<str>>(nsp: &str, id: u64, args: &[S]) -> String {
     s
 }
 
+/// A server event as the seed's Socket.IO event: `TV_INIT_OK`, `JOIN_ROOM_OK`, `PEER_JOINED`,
+/// `PEER_LEFT`, `CONFIG_FEEDBACK`, `ERROR`, `PONG`.
+pub fn encode_server_event(nsp: &str, ev: &ServerEvent<'_>) -> String {
+    let json = |v: serde_json::Value| v.to_string();
+    match *ev {
+        ServerEvent::Created { code, .. } => event(nsp, "TV_INIT_OK", &[json(code.into())]),
+        ServerEvent::Joined { code, id, peers } => {
+            event(nsp, "JOIN_ROOM_OK", &[json(code.into()), json(serde_json::json!({ "id": id, "peers": peers }))])
+        }
+        ServerEvent::PeerJoined { id } => event(nsp, "PEER_JOINED", &[json(serde_json::json!({ "id": id }))]),
+        ServerEvent::PeerLeft { id } => event(nsp, "PEER_LEFT", &[json(serde_json::json!({ "id": id }))]),
+        ServerEvent::Credentials { ice, ttl } => {
+            event(nsp, "CONFIG_FEEDBACK", &[json(serde_json::json!({ "config": { "iceServers": ice }, "ttl": ttl }))])
+        }
+        ServerEvent::Error { code, message } => {
+            event(nsp, "ERROR", &[json(serde_json::json!({ "code": code.as_str(), "message": message }))])
+        }
+        ServerEvent::Pong => event::<&str>(nsp, "PONG", &[]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +334,23 @@ mod tests {
         assert_eq!(
             open("s", 25000, 20000, 65536),
             r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":65536}"#
+        );
+    }
+
+    #[test]
+    fn server_events_follow_the_seed() {
+        use super::super::json::ErrorCode;
+        assert_eq!(
+            encode_server_event("/", &ServerEvent::Created { code: "042000", id: "x" }),
+            r#"42["TV_INIT_OK","042000"]"#
+        );
+        assert_eq!(
+            encode_server_event("/rtc", &ServerEvent::Credentials { ice: &[], ttl: 60 }),
+            r#"42/rtc,["CONFIG_FEEDBACK",{"config":{"iceServers":[]},"ttl":60}]"#
+        );
+        assert_eq!(
+            encode_server_event("/rtc", &ServerEvent::Error { code: ErrorCode::NotInRoom, message: "m" }),
+            r#"42/rtc,["ERROR",{"code":"not-in-room","message":"m"}]"#
         );
     }
 }
