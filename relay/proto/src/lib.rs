@@ -21,5 +21,6 @@ pub mod stun;
 pub mod turn_rest;
 pub mod types;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

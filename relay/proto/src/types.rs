@@ -20,6 +20,18 @@ impl Transport {
         !matches!(self, Transport::Udp)
     }
 
+    /// Every transport, in the order of [`Transport::index`].
+    pub const ALL: [Transport; 3] = [Transport::Udp, Transport::Tcp, Transport::Tls];
+
+    /// 0, 1, 2 for UDP, TCP, TLS: the index of per-transport counters (`Stats::allocations_created`).
+    pub fn index(self) -> usize {
+        match self {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
+            Transport::Tls => 2,
+        }
+    }
+
     /// Lower-case name, for logs and metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {

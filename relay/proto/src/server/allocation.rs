@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 
 use super::limits::TokenBucket;
+use super::slab::{Key, SlabKey};
 use crate::stun::TransactionId;
 use crate::types::FiveTuple;
 
@@ -17,18 +18,37 @@ pub const CHANNEL_COOLDOWN: Duration = Duration::from_secs(300);
 /// RFC 8656 §7.2: how long an EVEN-PORT R=1 reservation of the next port is held.
 pub const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
 
-/// A handle to an allocation: slab index plus generation, so a stale handle (in a timer, or in
-/// an index) never names a newer allocation that reused the slot.
+/// A handle to an allocation: its slab key, so a stale handle (in a timer, an index or an
+/// event) never names a newer allocation that reused the slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AllocId {
-    pub(crate) index: u32,
-    pub(crate) generation: u32,
+pub struct AllocId(pub(crate) SlabKey);
+
+impl Key for AllocId {
+    fn from_slab(k: SlabKey) -> Self {
+        AllocId(k)
+    }
+    fn slab(self) -> SlabKey {
+        self.0
+    }
+}
+
+/// A handle to a channel binding in the server's channel slab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ChannelKey(SlabKey);
+
+impl Key for ChannelKey {
+    fn from_slab(k: SlabKey) -> Self {
+        ChannelKey(k)
+    }
+    fn slab(self) -> SlabKey {
+        self.0
+    }
 }
 
 impl AllocId {
     /// A number unique among the allocations alive at once, for logs and the admin API.
     pub fn as_u64(self) -> u64 {
-        (u64::from(self.generation) << 32) | u64::from(self.index)
+        self.0.as_u64()
     }
 }
 
@@ -51,8 +71,8 @@ pub(crate) struct Allocation {
     pub(crate) allocate_tid: TransactionId,
     pub(crate) allocate_response: Vec<u8>,
     pub(crate) permissions: FxHashMap<IpAddr, Instant>,
-    /// Channel number → slot in the server's channel slab.
-    pub(crate) channels: FxHashMap<u16, u32>,
+    /// Channel number → key in the server's channel slab.
+    pub(crate) channels: FxHashMap<u16, ChannelKey>,
     pub(crate) channel_by_peer: FxHashMap<SocketAddr, u16>,
     pub(crate) bytes_to_peer: u64,
     pub(crate) bytes_from_peer: u64,
@@ -78,66 +98,22 @@ impl Allocation {
     }
 }
 
-/// A slab of allocations with generation-checked handles.
-#[derive(Debug, Default)]
-pub(crate) struct Slab {
-    slots: Vec<(u32, Option<Allocation>)>,
-    free: Vec<u32>,
-    len: usize,
+/// A channel binding. Lives in a slab so both directions find it with one hash lookup.
+#[derive(Debug, Clone)]
+pub(crate) struct Channel {
+    pub(crate) alloc: AllocId,
+    pub(crate) tuple: FiveTuple,
+    pub(crate) number: u16,
+    pub(crate) peer: SocketAddr,
+    pub(crate) relay: SocketAddr,
+    pub(crate) expires: Instant,
+    pub(crate) permission_expires: Instant,
+    pub(crate) cooling_until: Option<Instant>,
+    pub(crate) policy_epoch: u64,
 }
 
-impl Slab {
-    pub(crate) fn next_id(&self) -> AllocId {
-        match self.free.last() {
-            Some(&i) => AllocId { index: i, generation: self.slots[i as usize].0 },
-            None => AllocId { index: self.slots.len() as u32, generation: 0 },
-        }
-    }
-
-    /// Inserts an allocation whose `id` was taken from [`Slab::next_id`].
-    pub(crate) fn insert(&mut self, alloc: Allocation) {
-        let id = alloc.id;
-        if self.free.last() == Some(&id.index) {
-            self.free.pop();
-            self.slots[id.index as usize].1 = Some(alloc);
-        } else {
-            debug_assert_eq!(id.index as usize, self.slots.len());
-            self.slots.push((id.generation, Some(alloc)));
-        }
-        self.len += 1;
-    }
-
-    pub(crate) fn get(&self, id: AllocId) -> Option<&Allocation> {
-        match self.slots.get(id.index as usize) {
-            Some((g, Some(a))) if *g == id.generation => Some(a),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn get_mut(&mut self, id: AllocId) -> Option<&mut Allocation> {
-        match self.slots.get_mut(id.index as usize) {
-            Some((g, Some(a))) if *g == id.generation => Some(a),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn remove(&mut self, id: AllocId) -> Option<Allocation> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.0 != id.generation || slot.1.is_none() {
-            return None;
-        }
-        let a = slot.1.take();
-        slot.0 = slot.0.wrapping_add(1);
-        self.free.push(id.index);
-        self.len -= 1;
-        a
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Allocation> {
-        self.slots.iter().filter_map(|(_, a)| a.as_ref())
+impl Channel {
+    pub(crate) fn is_usable(&self, now: Instant) -> bool {
+        self.cooling_until.is_none() && self.expires > now && self.permission_expires > now
     }
 }

@@ -9,7 +9,9 @@
 //!   buffer with [`PEER_HEADROOM`] bytes free before and [`PEER_TAILROOM`] after; the server writes
 //!   the ChannelData or Data-indication header in place and returns what to send to which client.
 //! - [`Server::handle_timeout`] when [`Server::poll_timeout`] has passed.
-//! - after each of those, [`Server::poll_transmit`] and [`Server::poll_event`] until `None`.
+//! - after each of those, [`Server::poll_transmit`] and [`Server::poll_event`] until `None`. A
+//!   sent transmit's buffer may go back through [`Server::recycle_transmit`], and then replies
+//!   allocate nothing.
 //!
 //! Relay sockets are opened and closed through the [`RelayHost`] the shell passes in: the core
 //! decides which address, the shell binds it.
@@ -19,13 +21,16 @@
 
 mod allocation;
 pub mod auth;
+mod config;
+mod io;
 mod limits;
 mod ports;
+mod slab;
 mod timers;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::{Range, RangeInclusive};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
@@ -33,26 +38,32 @@ use rand_core::{RngCore, SeedableRng};
 use rustc_hash::FxHashMap;
 
 pub use self::allocation::{AllocId, CHANNEL_COOLDOWN, RESERVATION_LIFETIME};
-use self::allocation::{Allocation, Slab};
+use self::allocation::{Allocation, Channel, ChannelKey};
 pub use self::auth::{AuthConfig, UnauthorizedReason, UserSecret};
 use self::auth::{AuthFailure, AuthOk, Authenticator, IntegrityKind};
+pub use self::config::{RelayIp, ServerConfig};
+pub use self::io::{
+    ClientAction, DeleteReason, Event, Forward, QuotaError, RelayHost, RelayOpenError, RelayOptions, SessionInfo,
+    Stats, ToClient, Transmit,
+};
 pub use self::limits::LogLimiter;
 use self::limits::{SourceBudget, TokenBucket};
 use self::ports::{PortPool, PortWish};
+use self::slab::Slab;
 use self::timers::{TimerKind, Timers};
 use crate::channel_data::{self, ChannelData, PacketKind};
 use crate::policy::{DenyReason, PeerPolicy, PeerPolicyConfig};
 use crate::stun::attr::{FAMILY_IPV4, FAMILY_IPV6};
-use crate::stun::{
-    AttrType, Class, ErrorCode, HEADER_LEN, MAGIC_COOKIE, Message, MessageType, MessageWriter, Method, TransactionId,
-};
+use crate::stun::{AttrType, Class, ErrorCode, Message, MessageType, MessageWriter, Method, TransactionId};
 use crate::types::{FiveTuple, Transport};
 
 /// Bytes the shell must leave free before a peer datagram's payload: room for the largest
-/// header written in place (a Data indication to an IPv6 peer: 20 + 24 + 4).
-pub const PEER_HEADROOM: usize = 48;
-/// Bytes the shell must leave free after a peer datagram's payload: padding and FINGERPRINT.
+/// header written in place (a Data indication from an IPv6 peer: 20 + 24 + 4).
+pub const PEER_HEADROOM: usize = crate::stun::writer::data_indication_headroom(false);
+/// Bytes the shell must leave free after a peer datagram's payload: padding and FINGERPRINT
+/// (rounded up to a multiple of 4).
 pub const PEER_TAILROOM: usize = 12;
+const _: () = assert!(PEER_HEADROOM == 48 && PEER_TAILROOM >= crate::stun::writer::DATA_INDICATION_TAILROOM);
 
 /// UDP, as REQUESTED-TRANSPORT names it.
 const PROTO_UDP: u8 = 17;
@@ -60,297 +71,13 @@ const PROTO_UDP: u8 = 17;
 const MAX_UNKNOWN_LISTED: usize = 16;
 /// Attempts to bind a relay port before answering 508.
 const BIND_ATTEMPTS: usize = 16;
+/// The largest reply but a padded one (RFC 5780): every attribute the server writes fits.
+const REPLY_MAX: usize = 1280;
+/// Reply buffers kept for reuse, and the largest kept.
+const SPARE_BUFFERS: usize = 64;
+const MAX_SPARE_CAPACITY: usize = 4096;
 /// Events kept for the shell before new ones are dropped (and counted).
 const MAX_QUEUED_EVENTS: usize = 4096;
-
-/// A relay address: where relay sockets bind, and what clients are told (`external-ip`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RelayIp {
-    /// The local address relay sockets bind to.
-    pub local: IpAddr,
-    /// The address reported in XOR-RELAYED-ADDRESS.
-    pub public: IpAddr,
-}
-
-/// The core's configuration, built by the shell from `turnserver.conf` and flags.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// `realm`.
-    pub realm: String,
-    /// Users, REST secrets, `no-auth`.
-    pub auth: AuthConfig,
-    /// SOFTWARE attribute on responses; `None` by default (fingerprinting and amplification).
-    pub software: Option<String>,
-    /// `fingerprint`: FINGERPRINT on every message (it is also mirrored when a request has one).
-    pub fingerprint: bool,
-    /// Default allocation lifetime (RFC 8656: 600 s).
-    pub default_lifetime: Duration,
-    /// `max-allocate-lifetime` (3600 s).
-    pub max_lifetime: Duration,
-    /// `permission-lifetime` (RFC 8656: exactly 300 s).
-    pub permission_lifetime: Duration,
-    /// `channel-lifetime` (RFC 8656: 600 s).
-    pub channel_lifetime: Duration,
-    /// `stale-nonce` in seconds (0 = unlimited).
-    pub stale_nonce_secs: u32,
-    /// Relay addresses; when empty, the address the client reached is used.
-    pub relay_ips: Vec<RelayIp>,
-    /// This worker's slice of the relay port range.
-    pub ports: RangeInclusive<u16>,
-    /// `alternate-server`: Allocate is answered 300 Try Alternate, round-robin.
-    pub alternate_servers: Vec<SocketAddr>,
-    /// The peer policy's inputs.
-    pub policy: PeerPolicyConfig,
-    /// Permissions per allocation (coturn caps at 1024).
-    pub max_permissions: usize,
-    /// Channels per allocation.
-    pub max_channels: usize,
-    /// `no-udp-relay`.
-    pub no_udp_relay: bool,
-    /// `stun-only`: TURN requests are refused.
-    pub stun_only: bool,
-    /// `no-stun`: Binding requests are ignored.
-    pub no_stun: bool,
-    /// `rfc5766-channel-numbers`: also bind channels 0x5000–0x7FFF, as RFC 5766 clients ask.
-    pub rfc5766_channel_numbers: bool,
-    /// `max-bps`: bytes per second per allocation in each direction; 0 = unlimited.
-    pub max_bps: u64,
-    /// This worker's share of `bps-capacity` (bytes per second, both directions); 0 = unlimited.
-    pub bps_capacity: u64,
-    /// Unauthenticated answers (401, 438) per source address per second over UDP; 0 = no limit.
-    /// Loopback sources are exempt: they cannot be spoofed from outside.
-    pub unauthenticated_rps: u32,
-}
-
-impl ServerConfig {
-    /// RFC 8656 defaults with the given realm and this worker's port slice.
-    pub fn new(realm: &str, ports: RangeInclusive<u16>) -> Self {
-        ServerConfig {
-            realm: realm.to_owned(),
-            auth: AuthConfig::default(),
-            software: None,
-            fingerprint: false,
-            default_lifetime: Duration::from_secs(600),
-            max_lifetime: Duration::from_secs(3600),
-            permission_lifetime: Duration::from_secs(300),
-            channel_lifetime: Duration::from_secs(600),
-            stale_nonce_secs: 600,
-            relay_ips: Vec::new(),
-            ports,
-            alternate_servers: Vec::new(),
-            policy: PeerPolicyConfig::default(),
-            max_permissions: 1024,
-            max_channels: 1024,
-            no_udp_relay: false,
-            stun_only: false,
-            no_stun: false,
-            rfc5766_channel_numbers: false,
-            max_bps: 0,
-            bps_capacity: 0,
-            unauthenticated_rps: 10,
-        }
-    }
-}
-
-/// Options for a relay socket.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RelayOptions {
-    /// Set the DF bit on datagrams to peers (DONT-FRAGMENT).
-    pub dont_fragment: bool,
-}
-
-/// Why a relay socket could not be opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RelayOpenError {
-    /// The address is taken (by another process, or a reservation).
-    InUse,
-    /// Any other failure (descriptors exhausted, …).
-    Other,
-}
-
-/// Why a quota refused an allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaError {
-    /// `user-quota`.
-    User,
-    /// `total-quota`.
-    Total,
-}
-
-/// What the core needs from the shell: relay sockets, cross-worker reservations and quotas.
-pub trait RelayHost {
-    /// Opens a relay socket bound to `addr`.
-    fn open_relay(&mut self, addr: SocketAddr, opts: RelayOptions) -> Result<(), RelayOpenError>;
-    /// Closes the relay socket bound to `addr`.
-    fn close_relay(&mut self, addr: SocketAddr);
-    /// Binds `addr` now and holds it as an EVEN-PORT reservation under `token` until `expires`,
-    /// so no other process can take the port before the claim, and a request carrying the
-    /// token reaches it whichever worker receives it. `InUse` when the port is taken.
-    fn reserve(
-        &mut self,
-        token: u64,
-        addr: SocketAddr,
-        expires: Instant,
-        opts: RelayOptions,
-    ) -> Result<(), RelayOpenError>;
-    /// Claims a reservation made by any worker and opens its held socket as a relay. `None` if
-    /// the token is unknown or expired.
-    fn claim_reservation(&mut self, token: u64, now: Instant, opts: RelayOptions) -> Option<SocketAddr>;
-    /// Withdraws an unclaimed reservation.
-    fn release_reservation(&mut self, token: u64);
-    /// Counts one more allocation against `user` and the total.
-    fn acquire_quota(&mut self, _user: &str) -> Result<(), QuotaError> {
-        Ok(())
-    }
-    /// Gives back what [`RelayHost::acquire_quota`] took.
-    fn release_quota(&mut self, _user: &str) {}
-}
-
-/// A control message for a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// The client.
-    pub to: FiveTuple,
-    /// The encoded STUN message.
-    pub data: Vec<u8>,
-}
-
-/// Relay `packet[payload]` from the relay address `relay` to `peer`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forward {
-    /// The allocation's relay address (the socket to send from).
-    pub relay: SocketAddr,
-    /// The peer.
-    pub peer: SocketAddr,
-    /// Where the application data is in the client's packet.
-    pub payload: Range<usize>,
-}
-
-/// What the shell does after [`Server::handle_client`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientAction {
-    /// Nothing beyond draining [`Server::poll_transmit`].
-    Done,
-    /// Relay data to a peer.
-    Forward(Forward),
-}
-
-/// Send `buf[range]` to the client `to` (after [`Server::handle_peer`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToClient {
-    /// The client.
-    pub to: FiveTuple,
-    /// The ChannelData or Data indication message in the caller's buffer.
-    pub range: Range<usize>,
-}
-
-/// Why an allocation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteReason {
-    /// Its lifetime ran out.
-    Expired,
-    /// Refresh with LIFETIME 0.
-    Refreshed,
-    /// The client's TCP/TLS connection closed.
-    ConnectionClosed,
-    /// An operator ended it.
-    Killed,
-}
-
-/// Things the shell may want to log, count or act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// An allocation was created.
-    AllocationCreated {
-        /// Its id.
-        id: AllocId,
-        /// The client's 5-tuple.
-        tuple: FiveTuple,
-        /// Local relay addresses.
-        relays: Vec<SocketAddr>,
-        /// The authenticated username.
-        username: String,
-    },
-    /// An allocation ended.
-    AllocationDeleted {
-        /// Its id.
-        id: AllocId,
-        /// The client's 5-tuple.
-        tuple: FiveTuple,
-        /// Why.
-        reason: DeleteReason,
-    },
-    /// The peer policy refused a peer.
-    PeerDenied {
-        /// The client.
-        tuple: FiveTuple,
-        /// The refused peer.
-        peer: SocketAddr,
-        /// Why.
-        reason: DenyReason,
-    },
-}
-
-/// Counters owned by one worker's core, read by the metrics exporter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Allocations created, by client transport (udp, tcp, tls).
-    pub allocations_created: [u64; 3],
-    /// Datagrams relayed client → peer, and their payload bytes.
-    pub packets_to_peer: u64,
-    /// See [`Stats::packets_to_peer`].
-    pub bytes_to_peer: u64,
-    /// Datagrams relayed peer → client, and their payload bytes.
-    pub packets_from_peer: u64,
-    /// See [`Stats::packets_from_peer`].
-    pub bytes_from_peer: u64,
-    /// 401s to requests without credentials.
-    pub auth_challenges: u64,
-    /// 401s to bad credentials, by [`UnauthorizedReason::index`].
-    pub auth_failures: [u64; 5],
-    /// 438s.
-    pub stale_nonces: u64,
-    /// Peer-policy refusals, by [`DenyReason::index`].
-    pub peer_denied: [u64; 9],
-    /// 486s.
-    pub quota_rejections: u64,
-    /// 508s for want of a port.
-    pub capacity_rejections: u64,
-    /// Packets that were neither STUN nor valid ChannelData, or failed FINGERPRINT.
-    pub malformed: u64,
-    /// Data dropped for want of an allocation, channel or permission.
-    pub dropped_no_route: u64,
-    /// Binding requests answered.
-    pub binding_requests: u64,
-    /// Events dropped because the shell did not drain them.
-    pub events_dropped: u64,
-    /// 401/438 answers not sent because their source was over its budget.
-    pub challenges_suppressed: u64,
-    /// Datagrams dropped by `max-bps` or `bps-capacity`.
-    pub dropped_bandwidth: u64,
-    /// 508s to new allocations while draining ([`Server::set_draining`]).
-    pub drain_rejections: u64,
-}
-
-/// A channel binding. Lives in a slab so both directions find it with one hash lookup.
-#[derive(Debug, Clone)]
-struct Channel {
-    alloc: AllocId,
-    tuple: FiveTuple,
-    number: u16,
-    peer: SocketAddr,
-    relay: SocketAddr,
-    expires: Instant,
-    permission_expires: Instant,
-    cooling_until: Option<Instant>,
-    policy_epoch: u64,
-}
-
-impl Channel {
-    fn is_usable(&self, now: Instant) -> bool {
-        self.cooling_until.is_none() && self.expires > now && self.permission_expires > now
-    }
-}
 
 /// One worker's TURN server.
 pub struct Server {
@@ -359,18 +86,19 @@ pub struct Server {
     auth: Authenticator,
     policy: PeerPolicy,
     policy_epoch: u64,
-    allocs: Slab,
+    allocs: Slab<Allocation, AllocId>,
     alloc_by_tuple: FxHashMap<FiveTuple, AllocId>,
     alloc_by_relay: FxHashMap<SocketAddr, AllocId>,
-    channels: Vec<Option<Channel>>,
-    free_channels: Vec<u32>,
-    channel_by_tuple_and_number: FxHashMap<(FiveTuple, u16), u32>,
-    channel_by_relay_and_peer: FxHashMap<(SocketAddr, SocketAddr), u32>,
+    channels: Slab<Channel, ChannelKey>,
+    channel_by_tuple_and_number: FxHashMap<(FiveTuple, u16), ChannelKey>,
+    channel_by_relay_and_peer: FxHashMap<(SocketAddr, SocketAddr), ChannelKey>,
     /// EVEN-PORT reservations this worker made: token → reserved port.
     reservations: FxHashMap<u64, u16>,
     ports: PortPool,
     timers: Timers,
     transmits: VecDeque<Transmit>,
+    /// Reply buffers the shell gave back ([`Server::recycle_transmit`]).
+    spare_buffers: Vec<Vec<u8>>,
     events: VecDeque<Event>,
     stats: Stats,
     unauthenticated: SourceBudget,
@@ -405,14 +133,14 @@ impl Server {
             allocs: Slab::default(),
             alloc_by_tuple: FxHashMap::default(),
             alloc_by_relay: FxHashMap::default(),
-            channels: Vec::new(),
-            free_channels: Vec::new(),
+            channels: Slab::default(),
             channel_by_tuple_and_number: FxHashMap::default(),
             channel_by_relay_and_peer: FxHashMap::default(),
             reservations: FxHashMap::default(),
             ports,
             timers: Timers::default(),
             transmits: VecDeque::new(),
+            spare_buffers: Vec::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
             next_alternate: 0,
@@ -465,7 +193,7 @@ impl Server {
         }
         let len = payload.len();
         if let Some(&slot) = self.channel_by_relay_and_peer.get(&(relay, peer)) {
-            let ch = self.channels[slot as usize].as_ref()?;
+            let ch = self.channels.get(slot)?;
             if !ch.is_usable(now) || len > usize::from(u16::MAX) {
                 self.stats.dropped_no_route += 1;
                 return None;
@@ -552,6 +280,15 @@ impl Server {
         self.transmits.pop_front()
     }
 
+    /// Gives a sent [`Transmit`]'s buffer back for the next reply, so that in the steady state the
+    /// core allocates nothing per reply. Optional: a buffer not given back is simply freed.
+    pub fn recycle_transmit(&mut self, mut data: Vec<u8>) {
+        if self.spare_buffers.len() < SPARE_BUFFERS && data.capacity() <= MAX_SPARE_CAPACITY {
+            data.clear();
+            self.spare_buffers.push(data);
+        }
+    }
+
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -585,7 +322,7 @@ impl Server {
     /// A snapshot of every allocation, for the admin API.
     pub fn sessions(&self, now: Instant) -> Vec<SessionInfo> {
         self.allocs
-            .iter()
+            .values()
             .map(|a| SessionInfo {
                 id: a.id,
                 tuple: a.tuple,
@@ -615,7 +352,7 @@ impl Server {
 
     /// Ends every allocation of `username` (admin API). Returns how many.
     pub fn kill_user(&mut self, username: &str, host: &mut dyn RelayHost) -> usize {
-        let ids: Vec<AllocId> = self.allocs.iter().filter(|a| a.username == username).map(|a| a.id).collect();
+        let ids: Vec<AllocId> = self.allocs.values().filter(|a| a.username == username).map(|a| a.id).collect();
         for &id in &ids {
             self.delete_allocation(id, DeleteReason::Killed, host);
         }
@@ -637,8 +374,8 @@ impl Server {
         self.policy_epoch += 1;
         let policy = &self.policy;
         let mut ids = Vec::new();
-        for a in self.allocs.iter() {
-            ids.push(a.id);
+        for (id, _) in self.allocs.iter() {
+            ids.push(id);
         }
         for id in ids {
             if let Some(a) = self.allocs.get_mut(id) {
@@ -672,7 +409,7 @@ impl Server {
             self.stats.dropped_no_route += 1;
             return ClientAction::Done;
         };
-        let Some(ch) = self.channels[slot as usize].as_ref() else { return ClientAction::Done };
+        let Some(ch) = self.channels.get(slot) else { return ClientAction::Done };
         if !ch.is_usable(now) {
             self.stats.dropped_no_route += 1;
             return ClientAction::Done;
@@ -694,12 +431,12 @@ impl Server {
 
     /// Checks a channel's peer against a policy reloaded since the channel was bound; marks the
     /// channel checked if it passes.
-    fn recheck_channel(&mut self, slot: u32, tuple: FiveTuple, peer: SocketAddr) -> bool {
+    fn recheck_channel(&mut self, slot: ChannelKey, tuple: FiveTuple, peer: SocketAddr) -> bool {
         if let Err(reason) = self.policy.check(peer) {
             self.deny(tuple, peer, reason);
             return false;
         }
-        if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
+        if let Some(ch) = self.channels.get_mut(slot) {
             ch.policy_epoch = self.policy_epoch;
         }
         true
@@ -765,53 +502,16 @@ impl Server {
         true
     }
 
-    /// Writes a Data indication around `buf[payload]` in place.
+    /// Writes a Data indication around `buf[payload]` in place, with a fresh transaction id.
     fn write_data_indication(
         &mut self,
         buf: &mut [u8],
         payload: Range<usize>,
         peer: SocketAddr,
     ) -> Option<Range<usize>> {
-        let len = payload.len();
-        if len > 0xFFFF - 64 {
-            return None;
-        }
-        let addr_len = if peer.is_ipv4() { 8 } else { 20 };
-        let start = payload.start - (HEADER_LEN + 4 + addr_len + 4);
-        let pad = (4 - len % 4) % 4;
-        let mut end = payload.end + pad;
-        buf[payload.end..end].fill(0);
         let mut tid = [0u8; 12];
         self.rng.fill_bytes(&mut tid);
-        let tid = TransactionId(tid);
-        // Header.
-        let h = &mut buf[start..];
-        h[0..2].copy_from_slice(&MessageType::new(Method::DATA, Class::Indication).to_u16().to_be_bytes());
-        h[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
-        h[8..20].copy_from_slice(&tid.0);
-        // XOR-PEER-ADDRESS.
-        let mut v = [0u8; 20];
-        let n = crate::stun::attr::encode_address(&mut v, peer, Some(&tid));
-        h[20..22].copy_from_slice(&AttrType::XOR_PEER_ADDRESS.0.to_be_bytes());
-        h[22..24].copy_from_slice(&(n as u16).to_be_bytes());
-        h[24..24 + n].copy_from_slice(&v[..n]);
-        // DATA header; the payload already follows it.
-        let d = 24 + n;
-        h[d..d + 2].copy_from_slice(&AttrType::DATA.0.to_be_bytes());
-        h[d + 2..d + 4].copy_from_slice(&(len as u16).to_be_bytes());
-        let mut body_len = end - start - HEADER_LEN;
-        if self.cfg.fingerprint {
-            body_len += 8;
-        }
-        buf[start + 2..start + 4].copy_from_slice(&(body_len as u16).to_be_bytes());
-        if self.cfg.fingerprint {
-            buf[end..end + 2].copy_from_slice(&AttrType::FINGERPRINT.0.to_be_bytes());
-            buf[end + 2..end + 4].copy_from_slice(&4u16.to_be_bytes());
-            let fp = crate::stun::integrity::fingerprint(&buf[start..end + 8], end - start);
-            buf[end + 4..end + 8].copy_from_slice(&fp.to_be_bytes());
-            end += 8;
-        }
-        Some(start..end)
+        crate::stun::writer::write_data_indication(buf, payload, peer, TransactionId(tid), self.cfg.fingerprint).ok()
     }
 
     // ------------------------------------------------------------------------------------
@@ -888,7 +588,7 @@ impl Server {
 
     fn classic_binding(&mut self, tuple: FiveTuple, msg: &Message<'_>) {
         self.stats.binding_requests += 1;
-        let mut buf = [0u8; 128];
+        let mut buf = self.take_buffer(128);
         let mut w = MessageWriter::with_raw_id(
             &mut buf,
             MessageType::new(Method::BINDING, Class::Success),
@@ -896,7 +596,8 @@ impl Server {
         );
         w.add_address(AttrType::MAPPED_ADDRESS, tuple.client);
         if let Ok(n) = w.finish() {
-            self.transmits.push_back(Transmit { to: tuple, data: buf[..n].to_vec() });
+            buf.truncate(n);
+            self.transmits.push_back(Transmit { to: tuple, data: buf });
         }
     }
 
@@ -977,7 +678,7 @@ impl Server {
         });
     }
 
-    /// Encodes a response and queues it; returns its bytes too (Allocate keeps them).
+    /// Encodes a response and queues it; `false` if it did not encode (logged).
     fn reply(
         &mut self,
         tuple: FiveTuple,
@@ -985,8 +686,8 @@ impl Server {
         class: Class,
         auth: Option<&AuthOk>,
         body: impl FnOnce(&mut MessageWriter<'_>),
-    ) -> Option<Vec<u8>> {
-        let mut buf = [0u8; 1280];
+    ) -> bool {
+        let mut buf = self.take_buffer(REPLY_MAX);
         let mut w = MessageWriter::new(&mut buf, MessageType::new(msg.method(), class), msg.transaction_id());
         body(&mut w);
         if let Some(s) = &self.cfg.software {
@@ -1003,15 +704,24 @@ impl Server {
         }
         match w.finish() {
             Ok(n) => {
-                let data = buf[..n].to_vec();
-                self.transmits.push_back(Transmit { to: tuple, data: data.clone() });
-                Some(data)
+                buf.truncate(n);
+                self.transmits.push_back(Transmit { to: tuple, data: buf });
+                true
             }
             Err(e) => {
                 tracing::error!(target: "relay", %tuple, error = %e, "response did not encode");
-                None
+                self.recycle_transmit(buf);
+                false
             }
         }
+    }
+
+    /// A zeroed buffer of `len` bytes for a reply: a recycled one when the shell gave some back.
+    fn take_buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut buf = self.spare_buffers.pop().unwrap_or_default();
+        buf.clear();
+        buf.resize(len, 0);
+        buf
     }
 
     fn deny(&mut self, tuple: FiveTuple, peer: SocketAddr, reason: DenyReason) {
@@ -1192,11 +902,10 @@ impl Server {
         }
 
         let lifetime = self.desired_lifetime(msg.lifetime().ok().flatten());
-        let id = self.allocs.next_id();
         let public_relays: Vec<SocketAddr> = relays.iter().map(|(a, p)| SocketAddr::new(*p, a.port())).collect();
         let local_relays: Vec<SocketAddr> = relays.iter().map(|(a, _)| *a).collect();
         let family_error = dual && local_relays.len() < 2;
-        let response = self.reply(tuple, msg, Class::Success, Some(&auth), |w| {
+        let encoded = self.reply(tuple, msg, Class::Success, Some(&auth), |w| {
             for r in &public_relays {
                 w.add_xor_address(AttrType::XOR_RELAYED_ADDRESS, *r);
             }
@@ -1212,7 +921,7 @@ impl Server {
             w.add_xor_address(AttrType::XOR_MAPPED_ADDRESS, tuple.client);
         });
         let expires = now + lifetime;
-        self.allocs.insert(Allocation {
+        let id = self.allocs.insert_with(|id| Allocation {
             id,
             tuple,
             username: auth.username.clone(),
@@ -1222,7 +931,11 @@ impl Server {
             created: now,
             expires,
             allocate_tid: msg.transaction_id(),
-            allocate_response: response.unwrap_or_default(),
+            allocate_response: if encoded {
+                self.transmits.back().map(|t| t.data.clone()).unwrap_or_default()
+            } else {
+                Vec::new()
+            },
             permissions: FxHashMap::default(),
             channels: FxHashMap::default(),
             channel_by_peer: FxHashMap::default(),
@@ -1238,7 +951,7 @@ impl Server {
             self.alloc_by_relay.insert(*r, id);
         }
         self.timers.push(expires, TimerKind::Allocation(id));
-        self.stats.allocations_created[transport_index(tuple.transport)] += 1;
+        self.stats.allocations_created[tuple.transport.index()] += 1;
         tracing::info!(target: "relay", %tuple, id = id.as_u64(), relays = ?local_relays, user = %auth.username.escape_debug(), lifetime = lifetime.as_secs(), "allocation created");
         self.push_event(Event::AllocationCreated { id, tuple, relays: local_relays, username: auth.username });
     }
@@ -1406,7 +1119,7 @@ impl Server {
                 continue;
             }
             if let Some(&slot) = a.channels.get(&number)
-                && let Some(Some(ch)) = self.channels.get_mut(slot as usize)
+                && let Some(ch) = self.channels.get_mut(slot)
             {
                 ch.permission_expires = until;
             }
@@ -1441,7 +1154,7 @@ impl Server {
         // refused; this holds through the 5-minute cool-down after expiry too.
         let existing = a.channels.get(&number).copied();
         if let Some(slot) = existing {
-            let same_peer = self.channels[slot as usize].as_ref().is_some_and(|c| c.peer == peer);
+            let same_peer = self.channels.get(slot).is_some_and(|c| c.peer == peer);
             if !same_peer {
                 return self.error(tuple, msg, ErrorCode::BAD_REQUEST, Some(&auth));
             }
@@ -1456,7 +1169,7 @@ impl Server {
         let expires = now + self.cfg.channel_lifetime;
         let slot = match existing {
             Some(slot) => {
-                if let Some(Some(ch)) = self.channels.get_mut(slot as usize) {
+                if let Some(ch) = self.channels.get_mut(slot) {
                     ch.expires = expires;
                     ch.cooling_until = None;
                     ch.policy_epoch = self.policy_epoch;
@@ -1475,16 +1188,7 @@ impl Server {
                     cooling_until: None,
                     policy_epoch: self.policy_epoch,
                 };
-                let slot = match self.free_channels.pop() {
-                    Some(s) => {
-                        self.channels[s as usize] = Some(ch);
-                        s
-                    }
-                    None => {
-                        self.channels.push(Some(ch));
-                        (self.channels.len() - 1) as u32
-                    }
-                };
+                let slot = self.channels.insert(ch);
                 if let Some(a) = self.allocs.get_mut(id) {
                     a.channels.insert(number, slot);
                     a.channel_by_peer.insert(peer, number);
@@ -1502,12 +1206,11 @@ impl Server {
     fn channel_timer(&mut self, now: Instant, id: AllocId, number: u16) {
         let Some(a) = self.allocs.get(id) else { return };
         let Some(&slot) = a.channels.get(&number) else { return };
-        let Some(ch) = self.channels[slot as usize].clone() else { return };
+        let Some(ch) = self.channels.get(slot).cloned() else { return };
         match ch.cooling_until {
             Some(until) if until <= now => {
                 // Cool-down over: the number and the peer are free again.
-                self.channels[slot as usize] = None;
-                self.free_channels.push(slot);
+                self.channels.remove(slot);
                 if let Some(a) = self.allocs.get_mut(id) {
                     a.channels.remove(&number);
                     a.channel_by_peer.remove(&ch.peer);
@@ -1515,7 +1218,7 @@ impl Server {
             }
             None if ch.expires <= now => {
                 let until = now + CHANNEL_COOLDOWN;
-                if let Some(Some(c)) = self.channels.get_mut(slot as usize) {
+                if let Some(c) = self.channels.get_mut(slot) {
                     c.cooling_until = Some(until);
                 }
                 self.channel_by_tuple_and_number.remove(&(ch.tuple, number));
@@ -1535,54 +1238,14 @@ impl Server {
             self.ports.release(r.port());
         }
         for (&number, &slot) in &a.channels {
-            if let Some(ch) = self.channels[slot as usize].take() {
+            if let Some(ch) = self.channels.remove(slot) {
                 self.channel_by_tuple_and_number.remove(&(ch.tuple, number));
                 self.channel_by_relay_and_peer.remove(&(ch.relay, ch.peer));
             }
-            self.free_channels.push(slot);
         }
         host.release_quota(&a.quota_user);
         tracing::info!(target: "relay", tuple = %a.tuple, id = id.as_u64(), ?reason, "allocation deleted");
         self.push_event(Event::AllocationDeleted { id, tuple: a.tuple, reason });
-    }
-}
-
-/// One allocation, as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionInfo {
-    /// Its id.
-    pub id: AllocId,
-    /// The client's 5-tuple.
-    pub tuple: FiveTuple,
-    /// The authenticated username.
-    pub username: String,
-    /// Local relay addresses.
-    pub relays: Vec<SocketAddr>,
-    /// Relay addresses as the client was told them.
-    pub public_relays: Vec<SocketAddr>,
-    /// Time since creation.
-    pub age: Duration,
-    /// Time until expiry.
-    pub expires_in: Duration,
-    /// Payload bytes relayed client → peer.
-    pub bytes_to_peer: u64,
-    /// Payload bytes relayed peer → client.
-    pub bytes_from_peer: u64,
-    /// Datagrams relayed client → peer.
-    pub packets_to_peer: u64,
-    /// Datagrams relayed peer → client.
-    pub packets_from_peer: u64,
-    /// Installed permissions.
-    pub permissions: usize,
-    /// Bound (or cooling) channels.
-    pub channels: usize,
-}
-
-fn transport_index(t: Transport) -> usize {
-    match t {
-        Transport::Udp => 0,
-        Transport::Tcp => 1,
-        Transport::Tls => 2,
     }
 }
 

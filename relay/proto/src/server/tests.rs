@@ -73,6 +73,22 @@ fn stun_only_refuses_turn_and_no_stun_ignores_binding() {
 }
 
 #[test]
+fn a_recycled_reply_buffer_carries_the_next_reply() {
+    let mut h = Harness::new();
+    let c = h.client(1);
+    h.server.recycle_transmit(Vec::with_capacity(2000));
+    assert_eq!(h.server.spare_buffers.len(), 1);
+    let req = build(Method::BINDING, Class::Request, [1; 12], |_| {});
+    h.send(c.tuple, &req);
+    assert!(h.server.spare_buffers.is_empty(), "the reply took the spare buffer");
+    let t = h.transmits.pop().unwrap();
+    assert!(t.data.capacity() >= 2000 && t.data.len() == 32);
+    // Oversize buffers are not kept.
+    h.server.recycle_transmit(Vec::with_capacity(1 << 20));
+    assert!(h.server.spare_buffers.is_empty());
+}
+
+#[test]
 fn malformed_input_gets_no_reply_and_is_counted() {
     let mut h = Harness::new();
     let c = h.client(1);
@@ -1302,14 +1318,14 @@ impl Harness {
     /// The redundant indices agree with the allocations, and bound sockets with relays.
     fn check_invariants(&self) {
         let s = &self.server;
-        let relays: BTreeSet<SocketAddr> = s.allocs.iter().flat_map(|a| a.relays.iter().copied()).collect();
+        let relays: BTreeSet<SocketAddr> = s.allocs.values().flat_map(|a| a.relays.iter().copied()).collect();
         assert_eq!(relays, self.host.open, "bound sockets are exactly the relays");
         assert_eq!(s.alloc_by_tuple.len(), s.allocs.len());
         assert_eq!(s.alloc_by_relay.len(), relays.len());
-        for a in s.allocs.iter() {
+        for a in s.allocs.values() {
             assert_eq!(s.alloc_by_tuple.get(&a.tuple), Some(&a.id));
             for (&n, &slot) in &a.channels {
-                let ch = s.channels[slot as usize].as_ref().expect("allocation names a live channel slot");
+                let ch = s.channels.get(slot).expect("allocation names a live channel slot");
                 assert_eq!((ch.number, ch.alloc), (n, a.id));
                 assert_eq!(a.channel_by_peer.get(&ch.peer), Some(&n));
                 let indexed = s.channel_by_tuple_and_number.get(&(a.tuple, n)) == Some(&slot);
@@ -1317,11 +1333,11 @@ impl Harness {
             }
         }
         for (&(t, n), &slot) in &s.channel_by_tuple_and_number {
-            let ch = s.channels[slot as usize].as_ref().expect("index names a live slot");
+            let ch = s.channels.get(slot).expect("index names a live slot");
             assert_eq!((ch.tuple, ch.number), (t, n));
         }
         for (&(r, p), &slot) in &s.channel_by_relay_and_peer {
-            let ch = s.channels[slot as usize].as_ref().expect("index names a live slot");
+            let ch = s.channels.get(slot).expect("index names a live slot");
             assert_eq!((ch.relay, ch.peer), (r, p));
         }
         let used = s.ports.capacity_for_tests() - s.free_ports();

@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::Range;
 
 use super::attr::{self, AttrType, ErrorCode, PasswordAlgorithm};
 use super::integrity::{self, SHA1_LEN, SHA256_LEN};
@@ -255,6 +256,65 @@ impl<'b> MessageWriter<'b> {
     }
 }
 
+/// Bytes a Data indication puts in front of its payload: the header, XOR-PEER-ADDRESS (8 or 20
+/// bytes of value) and the DATA attribute's header.
+pub const fn data_indication_headroom(peer_is_ipv4: bool) -> usize {
+    HEADER_LEN + 4 + if peer_is_ipv4 { 8 } else { 20 } + 4
+}
+
+/// The most a Data indication puts after its payload: padding to 4 bytes and FINGERPRINT.
+pub const DATA_INDICATION_TAILROOM: usize = 3 + 8;
+
+/// Writes a Data indication (RFC 8656 §11.4) around `buf[payload]` in place: the header,
+/// XOR-PEER-ADDRESS and the DATA header go into the [`data_indication_headroom`] bytes before the
+/// payload, zero padding and (with `fingerprint`) FINGERPRINT after it. The payload is not
+/// copied. Returns where the message is in `buf`.
+///
+/// This is [`MessageWriter`]'s counterpart for the one message the data path builds around bytes
+/// that are already in place; the same rules hold (zeroed padding, lengths checked, nothing
+/// truncated).
+pub fn write_data_indication(
+    buf: &mut [u8],
+    payload: Range<usize>,
+    peer: SocketAddr,
+    tid: TransactionId,
+    fingerprint: bool,
+) -> Result<Range<usize>, EncodeError> {
+    let len = payload.len();
+    let headroom = data_indication_headroom(peer.is_ipv4());
+    let pad = (4 - len % 4) % 4;
+    let tail = pad + if fingerprint { 8 } else { 0 };
+    if payload.start > payload.end || payload.start < headroom || buf.len() < payload.end + tail {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    let start = payload.start - headroom;
+    let body_len = headroom - HEADER_LEN + len + tail;
+    let body_len = u16::try_from(body_len).ok().filter(|l| usize::from(*l) <= 0xFFFC).ok_or(EncodeError::TooLong)?;
+    let mut end = payload.end + pad;
+    buf[payload.end..end].fill(0);
+    let h = &mut buf[start..payload.start];
+    h[0..2].copy_from_slice(&MessageType::new(super::Method::DATA, super::Class::Indication).to_u16().to_be_bytes());
+    h[2..4].copy_from_slice(&body_len.to_be_bytes());
+    h[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
+    h[8..20].copy_from_slice(&tid.0);
+    let mut v = [0u8; 20];
+    let n = attr::encode_address(&mut v, peer, Some(&tid));
+    h[20..22].copy_from_slice(&AttrType::XOR_PEER_ADDRESS.0.to_be_bytes());
+    h[22..24].copy_from_slice(&(n as u16).to_be_bytes());
+    h[24..24 + n].copy_from_slice(&v[..n]);
+    let d = 24 + n;
+    h[d..d + 2].copy_from_slice(&AttrType::DATA.0.to_be_bytes());
+    h[d + 2..d + 4].copy_from_slice(&(len as u16).to_be_bytes());
+    if fingerprint {
+        buf[end..end + 2].copy_from_slice(&AttrType::FINGERPRINT.0.to_be_bytes());
+        buf[end + 2..end + 4].copy_from_slice(&4u16.to_be_bytes());
+        let fp = integrity::fingerprint(&buf[start..end + 8], end - start);
+        buf[end + 4..end + 8].copy_from_slice(&fp.to_be_bytes());
+        end += 8;
+    }
+    Ok(start..end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +372,45 @@ mod tests {
         let n = w.finish().unwrap();
         let m = Message::parse(&buf[..n]).unwrap();
         assert_eq!(m.error_code().unwrap().map(|e| e.0), Some(ErrorCode::ALLOCATION_MISMATCH));
+    }
+
+    #[test]
+    fn data_indication_is_written_around_the_payload_in_place() {
+        for (peer, fp) in [("192.0.2.7:4000", false), ("[2001:db8::7]:4000", true)] {
+            let peer: SocketAddr = peer.parse().unwrap();
+            let head = data_indication_headroom(peer.is_ipv4());
+            let mut buf = vec![0xAA; head + 5 + DATA_INDICATION_TAILROOM];
+            buf[head..head + 5].copy_from_slice(b"hello");
+            let tid = TransactionId([5; 12]);
+            let r = write_data_indication(&mut buf, head..head + 5, peer, tid, fp).unwrap();
+            assert_eq!(r.start, 0);
+            let m = Message::parse(&buf[r.clone()]).unwrap();
+            assert_eq!((m.method(), m.class()), (Method::DATA, Class::Indication));
+            assert_eq!(m.transaction_id(), tid);
+            assert_eq!(m.data(), Some(&b"hello"[..]));
+            assert_eq!(m.xor_peer_address().unwrap(), Some(peer));
+            assert_eq!(m.fingerprint_ok(), fp.then_some(true));
+            assert_eq!(&buf[head + 5..head + 8], &[0, 0, 0], "padding is zeroed");
+        }
+    }
+
+    #[test]
+    fn data_indication_without_room_is_refused() {
+        let peer: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        let head = data_indication_headroom(true);
+        let mut buf = vec![0; head + 4];
+        assert_eq!(
+            write_data_indication(&mut buf, head - 1..head + 3, peer, TransactionId([0; 12]), false),
+            Err(EncodeError::BufferTooSmall)
+        );
+        assert_eq!(
+            write_data_indication(&mut buf, head..head + 4, peer, TransactionId([0; 12]), true),
+            Err(EncodeError::BufferTooSmall)
+        );
+        let mut big = vec![0; head + 0x10000 + 16];
+        assert_eq!(
+            write_data_indication(&mut big, head..head + 0xFFF0, peer, TransactionId([0; 12]), false),
+            Err(EncodeError::TooLong)
+        );
     }
 }
